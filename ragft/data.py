@@ -1,0 +1,236 @@
+"""The running example: Fernhollow Instruments' knowledge base, question sets and ticket task.
+
+Everything here is plain files shipped inside the package (``ragft/data/``), loaded into
+small dataclasses. ``validate`` checks that the files agree with each other, and
+``find_leaks`` checks that no test question is a near-copy of a training question.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+QUESTION_SPLITS = ("train", "test", "unanswerable", "updates")
+TICKET_SPLITS = ("train", "test")
+TICKET_FIELDS = ("category", "priority", "product")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One Markdown document of the knowledge base."""
+
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One atomic fact, stated in exactly one document, with a short answer span."""
+
+    id: str
+    doc_id: str
+    statement: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question with its reference answer and the facts and documents that answer it."""
+
+    id: str
+    question: str
+    answer: str | None
+    fact_ids: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    old_answer: str | None = None
+    old_text: str | None = None
+    new_text: str | None = None
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The reference answer and its accepted aliases (empty when unanswerable)."""
+        return () if self.answer is None else (self.answer, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A support ticket and the JSON record a triage model should produce for it."""
+
+    id: str
+    text: str
+    label: dict[str, str] = field(default_factory=dict)
+
+
+def data_dir() -> Path:
+    """Folder holding the running example inside the installed package."""
+    return Path(str(resources.files("ragft") / "data"))
+
+
+def _root(root: str | Path | None) -> Path:
+    return data_dir() if root is None else Path(root)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path.name}, line {n}: not valid JSON ({e.msg})") from None
+    return rows
+
+
+def _check_split(split: str, valid: Sequence[str]) -> None:
+    if split not in valid:
+        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(valid)}")
+
+
+def load_documents(root: str | Path | None = None) -> list[Document]:
+    """All knowledge-base documents, sorted by id (the file name without ``.md``)."""
+    folder = _root(root) / "documents"
+    docs = []
+    for path in sorted(folder.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        first = text.lstrip().splitlines()[0] if text.strip() else ""
+        title = first.lstrip("#").strip() if first.startswith("#") else path.stem
+        docs.append(Document(id=path.stem, title=title, text=text))
+    if not docs:
+        raise FileNotFoundError(f"no .md documents found in {folder}")
+    return docs
+
+
+def load_facts(root: str | Path | None = None) -> list[Fact]:
+    """All atomic facts of the knowledge base."""
+    return [Fact(**row) for row in _read_jsonl(_root(root) / "facts.jsonl")]
+
+
+def load_questions(split: str, root: str | Path | None = None) -> list[Question]:
+    """One question split: ``train``, ``test``, ``unanswerable`` or ``updates``."""
+    _check_split(split, QUESTION_SPLITS)
+    out = []
+    for row in _read_jsonl(_root(root) / "questions" / f"{split}.jsonl"):
+        row = dict(row)
+        for key in ("fact_ids", "doc_ids", "aliases"):
+            row[key] = tuple(row.get(key) or ())
+        row.pop("fact_id", None)
+        row.pop("doc_id", None)
+        row.pop("new_answer", None)
+        out.append(Question(**row))
+    return out
+
+
+def load_tickets(split: str, root: str | Path | None = None) -> list[Ticket]:
+    """One split of the ticket-triage task: ``train`` or ``test``."""
+    _check_split(split, TICKET_SPLITS)
+    return [Ticket(**row) for row in _read_jsonl(_root(root) / "tickets" / f"{split}.jsonl")]
+
+
+def normalize(text: str) -> str:
+    """Lower-case, turn punctuation (except inside numbers and versions) into spaces, collapse whitespace."""
+    text = text.lower().replace("\u2019", "'")
+    text = re.sub(r"(?<![0-9a-z])[.,;:!?()\[\]\"*`_]|[.,;:!?()\[\]\"*`_](?![0-9a-z])", " ", text)
+    return " ".join(text.split())
+
+
+def apply_update(doc: Document, update: Question) -> Document:
+    """The document after an update from ``updates.jsonl``: its ``old_text`` replaced by ``new_text``."""
+    if update.old_text is None or update.new_text is None:
+        raise ValueError(f"{update.id} is not an update (it has no old_text/new_text)")
+    count = doc.text.count(update.old_text)
+    if count != 1:
+        raise ValueError(f"{update.id}: old_text occurs {count} times in {doc.id}, expected exactly once")
+    return Document(doc.id, doc.title, doc.text.replace(update.old_text, update.new_text))
+
+
+def validate(root: str | Path | None = None) -> list[str]:
+    """Check that facts, documents and questions agree; return a list of problems (empty if none)."""
+    problems: list[str] = []
+    docs = {d.id: d for d in load_documents(root)}
+    norm_docs = {k: normalize(d.text) for k, d in docs.items()}
+    facts = load_facts(root)
+    fact_by_id = {}
+    for f in facts:
+        if f.id in fact_by_id:
+            problems.append(f"fact {f.id}: duplicate id")
+        fact_by_id[f.id] = f
+        if f.doc_id not in docs:
+            problems.append(f"fact {f.id}: unknown document {f.doc_id}")
+        elif normalize(f.answer) not in norm_docs[f.doc_id]:
+            problems.append(f"fact {f.id}: answer {f.answer!r} not found in {f.doc_id}")
+    seen_ids: set[str] = set()
+    for split in QUESTION_SPLITS:
+        for q in load_questions(split, root):
+            where = f"{split} {q.id}"
+            if q.id in seen_ids:
+                problems.append(f"{where}: duplicate id")
+            seen_ids.add(q.id)
+            if not q.question.strip():
+                problems.append(f"{where}: empty question")
+            for fid in q.fact_ids:
+                if fid not in fact_by_id:
+                    problems.append(f"{where}: unknown fact {fid}")
+                elif fact_by_id[fid].doc_id not in q.doc_ids:
+                    problems.append(f"{where}: fact {fid} lives in {fact_by_id[fid].doc_id}, not in doc_ids")
+            for did in q.doc_ids:
+                if did not in docs:
+                    problems.append(f"{where}: unknown document {did}")
+            if split == "unanswerable":
+                if q.answer is not None or q.fact_ids or q.doc_ids:
+                    problems.append(f"{where}: unanswerable questions have answer null and no fact/doc ids")
+                continue
+            if not q.answer or not q.fact_ids:
+                problems.append(f"{where}: needs an answer and at least one fact id")
+                continue
+            if split == "updates":
+                problems += _check_update(q, docs)
+                continue
+            texts = [norm_docs[d] for d in q.doc_ids if d in norm_docs]
+            if not any(normalize(a) in t for a in q.answers for t in texts):
+                problems.append(f"{where}: answer {q.answer!r} not found in {', '.join(q.doc_ids)}")
+    return problems
+
+
+def _check_update(q: Question, docs: dict[str, Document]) -> list[str]:
+    where = f"updates {q.id}"
+    if not (q.old_answer and q.old_text and q.new_text) or len(q.doc_ids) != 1:
+        return [f"{where}: needs old_answer, old_text, new_text and exactly one doc id"]
+    doc = docs.get(q.doc_ids[0])
+    if doc is None:
+        return []
+    problems = []
+    try:
+        new_doc = apply_update(doc, q)
+    except ValueError as e:
+        return [f"{where}: {e}"]
+    if normalize(q.old_answer) not in normalize(q.old_text):
+        problems.append(f"{where}: old_answer not in old_text")
+    if normalize(q.answer or "") not in normalize(q.new_text):
+        problems.append(f"{where}: new answer not in new_text")
+    if normalize(q.answer or "") in normalize(doc.text):
+        problems.append(f"{where}: new answer already in the document before the update")
+    if normalize(q.old_answer) in normalize(new_doc.text):
+        problems.append(f"{where}: old answer still in the document after the update")
+    return problems
+
+
+def find_leaks(
+    train: Iterable[str], test: Iterable[str], embedder: Any, threshold: float = 0.95
+) -> list[tuple[str, str, float]]:
+    """Pairs (test, closest train, cosine) where a test question is a near-copy of a train question."""
+    train, test = list(train), list(test)
+    a = embedder.encode(test, normalize_embeddings=True, show_progress_bar=False)
+    b = embedder.encode(train, normalize_embeddings=True, show_progress_bar=False)
+    sims = a @ b.T
+    best = sims.argmax(axis=1)
+    return [
+        (test[i], train[j], round(float(sims[i, j]), 3))
+        for i, j in enumerate(best)
+        if normalize(test[i]) == normalize(train[j]) or sims[i, j] >= threshold
+    ]

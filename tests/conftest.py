@@ -1,0 +1,24 @@
+"""Shared test setup: offline, quiet, and the two models loaded once per session."""
+import os
+
+# Set before any kernel or model starts: nothing may come from a hub, nothing may draw a bar.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from ragft.models import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def generator():
+    from ragft.models import load_generator
+
+    return load_generator()

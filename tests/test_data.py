@@ -1,0 +1,86 @@
+"""The running example: enough data, consistent, and no test question leaked from train."""
+from collections import Counter
+
+import pytest
+
+from ragft import data
+
+
+def test_knowledge_base_size():
+    assert len(data.load_documents()) >= 40
+    assert len(data.load_facts()) >= 150
+
+
+def test_question_set_sizes():
+    facts = data.load_facts()
+    train, test = data.load_questions("train"), data.load_questions("test")
+    per_fact = Counter(f for q in train for f in q.fact_ids)
+    assert all(per_fact[f.id] >= 3 for f in facts), "every fact needs at least 3 train paraphrases"
+    assert {f.id for f in facts} <= {f for q in test for f in q.fact_ids}, "every fact needs a test question"
+    assert len(data.load_questions("unanswerable")) >= 40
+    assert len(data.load_questions("updates")) >= 20
+
+
+def test_every_question_has_the_required_fields():
+    for split in data.QUESTION_SPLITS:
+        for q in data.load_questions(split):
+            assert q.id and q.question.strip()
+            assert isinstance(q.fact_ids, tuple) and isinstance(q.doc_ids, tuple)
+
+
+def test_data_is_consistent():
+    # every fact id used exists, every answer occurs in its documents, updates apply cleanly
+    assert data.validate() == []
+
+
+def test_no_test_question_leaks_from_train(embedder):
+    train = [q.question for q in data.load_questions("train")]
+    test = [q.question for q in data.load_questions("test")]
+    assert data.find_leaks(train, test, embedder, threshold=0.95) == []
+
+
+def test_find_leaks_catches_a_near_copy(embedder):
+    leaks = data.find_leaks(["How long is the refund window?"], ["How long is the refund window ?"], embedder)
+    assert len(leaks) == 1
+
+
+def test_applying_every_update_changes_the_answer():
+    docs = {d.id: d for d in data.load_documents()}
+    for u in data.load_questions("updates"):
+        new = data.apply_update(docs[u.doc_ids[0]], u)
+        assert data.normalize(u.answer) in data.normalize(new.text)
+        assert data.normalize(u.old_answer) not in data.normalize(new.text)
+
+
+def test_ticket_task_sizes_and_schema():
+    train, test = data.load_tickets("train"), data.load_tickets("test")
+    assert len(train) >= 200 and len(test) >= 60
+    for t in train + test:
+        assert set(t.label) == set(data.TICKET_FIELDS) and t.text.strip()
+    assert not {t.text for t in train} & {t.text for t in test}
+
+
+@pytest.mark.parametrize("loader", [data.load_questions, data.load_tickets])
+def test_unknown_split_lists_the_valid_ones(loader):
+    with pytest.raises(ValueError, match="valid splits are: train, test"):
+        loader("dev")
+
+
+def test_normalize_keeps_versions_and_drops_edge_punctuation():
+    assert data.normalize("Firmware **3.8.2**, released.") == "firmware 3.8.2 released"
+    assert data.normalize("EUR 1,299") == "eur 1,299"
+
+
+def test_validate_reports_a_wrong_answer(tmp_path):
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "questions").mkdir()
+    (tmp_path / "documents" / "d1.md").write_text("# D1\n\nThe probe lasts 26 months.\n")
+    (tmp_path / "facts.jsonl").write_text('{"id": "F1", "doc_id": "d1", "statement": "s", "answer": "27 months"}\n')
+    for split in data.QUESTION_SPLITS:
+        (tmp_path / "questions" / f"{split}.jsonl").write_text("")
+    assert data.validate(tmp_path) == ["fact F1: answer '27 months' not found in d1"]
+
+
+def test_empty_document_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no .md documents"):
+        data.load_documents(tmp_path)

