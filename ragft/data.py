@@ -119,9 +119,6 @@ def load_questions(split: str, root: str | Path | None = None) -> list[Question]
         row = dict(row)
         for key in ("fact_ids", "doc_ids", "aliases"):
             row[key] = tuple(row.get(key) or ())
-        row.pop("fact_id", None)
-        row.pop("doc_id", None)
-        row.pop("new_answer", None)
         out.append(Question(**row))
     return out
 
