@@ -1,0 +1,98 @@
+"""Retrieval pieces: cut documents into chunks, embed them into a FAISS index, search it.
+
+These are the functions the architecture chapter builds step by step; later chapters import them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ragft.data import Document
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document that is embedded and retrieved as one unit."""
+
+    id: str
+    doc_id: str
+    text: str
+
+
+def chunk_by_heading(doc: Document) -> list[Chunk]:
+    """One chunk per ``##`` section, each starting with the document title so it stands alone."""
+    parts = re.split(r"\n(?=## )", doc.text.strip())
+    chunks = []
+    for i, part in enumerate(p.strip() for p in parts):
+        if i == 0 and part.startswith("# "):
+            part = part[2:].strip()  # the introduction, under the document title
+        elif part.startswith("## "):
+            part = f"{doc.title}: {part[3:].strip()}"
+        if part:
+            chunks.append(Chunk(f"{doc.id}#{i}", doc.id, part))
+    return chunks
+
+
+def chunk_fixed(doc: Document, size: int = 80, overlap: int = 20) -> list[Chunk]:
+    """Windows of ``size`` words that overlap by ``overlap`` words."""
+    if size <= 0 or not 0 <= overlap < size:
+        raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size}, overlap={overlap}")
+    words = doc.text.split()
+    starts = range(0, max(len(words) - overlap, 1), size - overlap)
+    return [Chunk(f"{doc.id}@{s}", doc.id, " ".join(words[s:s + size])) for s in starts]
+
+
+def normalize_question(question: str) -> str:
+    """The question with surrounding and repeated whitespace removed; empty questions are refused."""
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("the question is empty: ask something")
+    return " ".join(question.split())
+
+
+class Retriever:
+    """Dense retrieval: chunks embedded once, stored in a FAISS inner-product index."""
+
+    def __init__(self, embedder: Any, chunks: Sequence[Chunk], batch_size: int = 64,
+                 show_progress_bar: bool = False) -> None:
+        import faiss
+
+        if not chunks:
+            raise ValueError("no chunks to index: check that the document folder holds text")
+        self.embedder, self.chunks = embedder, list(chunks)
+        vectors = self.embed([c.text for c in self.chunks], batch_size, show_progress_bar)
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, so that the inner product is the cosine similarity."""
+        return np.asarray(self.embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                               show_progress_bar=show_progress_bar), dtype=np.float32)
+
+    def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
+        """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several."""
+        single = isinstance(questions, str)
+        qs = [normalize_question(q) for q in ([questions] if single else questions)]
+        k = min(k, len(self.chunks))
+        scores, ids = self.index.search(self.embed(qs), k)
+        hits = [[(self.chunks[i], float(s)) for s, i in zip(row_s, row_i)] for row_s, row_i in zip(scores, ids)]
+        return hits[0] if single else hits
+
+
+def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
+    """Share of questions with at least one gold document among the first ``k`` retrieved ids."""
+    if len(retrieved) != len(gold) or not gold:
+        raise ValueError("retrieved and gold must be non-empty and of the same length")
+    return sum(bool(set(r[:k]) & set(g)) for r, g in zip(retrieved, gold)) / len(gold)
+
+
+def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> float:
+    """Mean of 1/rank of the first gold document (0 when none is retrieved)."""
+    if len(retrieved) != len(gold) or not gold:
+        raise ValueError("retrieved and gold must be non-empty and of the same length")
+    total = 0.0
+    for r, g in zip(retrieved, gold):
+        total += next((1 / rank for rank, d in enumerate(r, 1) if d in set(g)), 0.0)
+    return total / len(gold)

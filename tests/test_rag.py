@@ -1,0 +1,58 @@
+import pytest
+
+from ragft.data import Document
+from ragft.rag import (Retriever, chunk_by_heading, chunk_fixed, mean_reciprocal_rank, normalize_question,
+                       recall_at_k)
+
+DOC = Document("spec-probe", "Probe Sheet", "# Probe Sheet\n\nIntro line.\n\n## Battery\n\nLasts 31 months.\n\n## Radio\n\nSends at 14 dBm.\n")
+
+
+def test_chunk_by_heading_gives_one_self_contained_chunk_per_section():
+    chunks = chunk_by_heading(DOC)
+    assert [c.text for c in chunks] == ["Probe Sheet\n\nIntro line.", "Probe Sheet: Battery\n\nLasts 31 months.",
+                                        "Probe Sheet: Radio\n\nSends at 14 dBm."]
+    assert [c.id for c in chunks] == ["spec-probe#0", "spec-probe#1", "spec-probe#2"]
+    assert {c.doc_id for c in chunks} == {"spec-probe"}
+
+
+def test_chunk_fixed_overlaps_and_covers_every_word():
+    doc = Document("d", "D", " ".join(f"w{i}" for i in range(100)))
+    chunks = chunk_fixed(doc, size=40, overlap=10)
+    assert [c.text.split()[0] for c in chunks] == ["w0", "w30", "w60"]
+    assert chunks[-1].text.split()[-1] == "w99"
+    assert chunks[0].text.split()[-10:] == chunks[1].text.split()[:10]
+
+
+@pytest.mark.parametrize("size, overlap", [(0, 0), (10, 10), (10, -1)])
+def test_chunk_fixed_rejects_bad_sizes(size, overlap):
+    with pytest.raises(ValueError, match="overlap < size"):
+        chunk_fixed(DOC, size, overlap)
+
+
+def test_normalize_question():
+    assert normalize_question("  How long\n does it   last? ") == "How long does it last?"
+    with pytest.raises(ValueError, match="empty"):
+        normalize_question("   ")
+
+
+def test_retriever_finds_the_right_section(embedder):
+    r = Retriever(embedder, chunk_by_heading(DOC))
+    hits = r.search("How long does the probe's battery last?", k=2)
+    assert hits[0][0].id == "spec-probe#1" and hits[0][1] > hits[1][1]
+    many = r.search(["What transmit power does the radio use?", "battery life?"], k=10)
+    assert many[0][0][0].id == "spec-probe#2" and len(many[1]) == 3  # k is clipped to the chunk count
+
+
+def test_retriever_refuses_an_empty_knowledge_base(embedder):
+    with pytest.raises(ValueError, match="no chunks"):
+        Retriever(embedder, [])
+
+
+def test_recall_and_mrr_on_a_worked_example():
+    retrieved = [["a", "b", "c"], ["b", "c", "a"], ["c", "b", "x"]]
+    gold = [["a"], ["a"], ["a"]]
+    assert recall_at_k(retrieved, gold, 1) == pytest.approx(1 / 3)
+    assert recall_at_k(retrieved, gold, 3) == pytest.approx(2 / 3)
+    assert mean_reciprocal_rank(retrieved, gold) == pytest.approx((1 + 1 / 3 + 0) / 3)
+    with pytest.raises(ValueError):
+        recall_at_k([], [], 1)
