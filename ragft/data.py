@@ -16,6 +16,11 @@ from typing import Any, Iterable, Sequence
 QUESTION_SPLITS = ("train", "test", "unanswerable", "updates")
 TICKET_SPLITS = ("train", "test")
 TICKET_FIELDS = ("category", "priority", "product")
+TICKET_VALUES = {
+    "category": ("billing", "shipping", "hardware_fault", "connectivity", "account_access", "feature_request"),
+    "priority": ("low", "normal", "high", "urgent"),
+    "product": ("Rootline R2", "Dewpoint Mini", "Canopy Gateway CG-4", "Irrigo V3", "Fieldbook", "Relay API", "none"),
+}
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,16 @@ def load_questions(split: str, root: str | Path | None = None) -> list[Question]
             row[key] = tuple(row.get(key) or ())
         out.append(Question(**row))
     return out
+
+
+def sample_questions(split: str, n: int, seed: int = 0, root: str | Path | None = None) -> list[Question]:
+    """A fixed random sample of ``n`` questions from a split: the same ``seed`` gives the same sample."""
+    import random
+
+    questions = load_questions(split, root)
+    if not 0 < n <= len(questions):
+        raise ValueError(f"n must be between 1 and {len(questions)} for split {split!r}, got {n}")
+    return random.Random(seed).sample(questions, n)
 
 
 def load_tickets(split: str, root: str | Path | None = None) -> list[Ticket]:

@@ -25,6 +25,11 @@ def set_seed(seed: int = 0) -> None:
     torch.set_printoptions(precision=4)
 
 
+def show_progress() -> bool:
+    """Whether to draw progress bars: yes, unless ``TQDM_DISABLE`` is set (the tests set it)."""
+    return os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
+
+
 def versions(packages: tuple[str, ...] = BOOK_PACKAGES) -> dict[str, str]:
     """Installed versions of the book's key packages (``"not installed"`` where missing)."""
     out = {"python": platform.python_version().rsplit(".", 1)[0]}

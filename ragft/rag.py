@@ -56,9 +56,13 @@ class Retriever:
     """Dense retrieval: chunks embedded once, stored in a FAISS inner-product index."""
 
     def __init__(self, embedder: Any, chunks: Sequence[Chunk], batch_size: int = 64,
-                 show_progress_bar: bool = False) -> None:
+                 show_progress_bar: bool | None = None) -> None:
         import faiss
 
+        from ragft.env import show_progress
+
+        if show_progress_bar is None:
+            show_progress_bar = show_progress()
         if not chunks:
             raise ValueError("no chunks to index: check that the document folder holds text")
         self.embedder, self.chunks = embedder, list(chunks)
@@ -81,6 +85,11 @@ class Retriever:
         return hits[0] if single else hits
 
 
+def distinct_docs(hits: Sequence[tuple[Chunk, float]]) -> list[str]:
+    """Document ids in the order their first chunk was retrieved (each document once)."""
+    return list(dict.fromkeys(c.doc_id for c, _ in hits))
+
+
 def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
     """Share of questions with at least one gold document among the first ``k`` retrieved ids."""
     if len(retrieved) != len(gold) or not gold:
@@ -96,3 +105,60 @@ def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequ
     for r, g in zip(retrieved, gold):
         total += next((1 / rank for rank, d in enumerate(r, 1) if d in set(g)), 0.0)
     return total / len(gold)
+
+
+ABSTAIN = "I don't know."
+
+LAYOUTS = ("plain", "numbered", "question-first")
+
+
+def build_prompt(question: str, contexts: Sequence[str], layout: str = "plain") -> str:
+    """Put the retrieved text before (or, for ``question-first``, after) the question."""
+    question = normalize_question(question)
+    if layout == "plain":
+        return "\n\n".join(contexts) + f"\n\nUsing the text above, answer briefly: {question}"
+    if layout == "numbered":
+        numbered = "\n\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
+        return f"{numbered}\n\nUsing the texts above, answer briefly: {question}"
+    if layout == "question-first":
+        return f"Question: {question}\n\nText:\n" + "\n\n".join(contexts) + "\n\nAnswer the question briefly."
+    raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the RAG system says, the documents it read, and whether it abstained."""
+
+    question: str
+    text: str
+    sources: tuple[str, ...]
+    score: float
+    abstained: bool
+
+
+def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions: Sequence[str], k: int = 1,
+                     threshold: float | None = None, layout: str = "plain", max_new_tokens: int = 32,
+                     batch_size: int = 16) -> list[Answer]:
+    """Retrieve, then generate from the top-``k`` chunks; abstain when the best cosine is below ``threshold``."""
+    from ragft.models import generate
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+    hits = retriever.search(list(questions), k=k)
+    keep = [i for i, h in enumerate(hits) if threshold is None or h[0][1] >= threshold]
+    prompts = [build_prompt(questions[i], [c.text for c, _ in hits[i]], layout) for i in keep]
+    texts = dict(zip(keep, generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                    batch_size=batch_size) if prompts else []))
+    answers = []
+    for i, (q, h) in enumerate(zip(questions, hits)):
+        sources = tuple(dict.fromkeys(c.doc_id for c, _ in h))
+        answers.append(Answer(q, texts.get(i, ABSTAIN), sources, round(h[0][1], 4), i not in texts))
+    return answers
+
+
+def abstention_threshold(scores: Sequence[float], answer_rate: float = 0.95) -> float:
+    """The cosine below which only ``1 - answer_rate`` of answerable questions fall (chosen on train)."""
+    values = np.asarray(scores, dtype=float)
+    if values.size == 0 or not 0 < answer_rate <= 1:
+        raise ValueError("need at least one score and 0 < answer_rate <= 1")
+    return float(np.quantile(values, 1 - answer_rate))

@@ -9,6 +9,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+# On a new machine, matplotlib's first import builds its font cache and says so on stderr. Build
+# it here, once, so that no notebook kernel prints that message into an output nbval checks.
+import matplotlib.font_manager  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def embedder():

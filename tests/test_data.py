@@ -84,3 +84,12 @@ def test_validate_reports_a_wrong_answer(tmp_path):
 def test_empty_document_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no .md documents"):
         data.load_documents(tmp_path)
+
+
+def test_sample_questions_is_fixed_by_its_seed():
+    from ragft.data import sample_questions
+
+    a, b = sample_questions("test", 5, seed=3), sample_questions("test", 5, seed=3)
+    assert [q.id for q in a] == [q.id for q in b] and len({q.id for q in a}) == 5
+    with pytest.raises(ValueError, match="between 1 and"):
+        sample_questions("unanswerable", 1000)

@@ -56,3 +56,43 @@ def test_recall_and_mrr_on_a_worked_example():
     assert mean_reciprocal_rank(retrieved, gold) == pytest.approx((1 + 1 / 3 + 0) / 3)
     with pytest.raises(ValueError):
         recall_at_k([], [], 1)
+
+
+def test_distinct_docs_keeps_first_appearance():
+    from ragft.rag import Chunk, distinct_docs
+
+    hits = [(Chunk("a#1", "a", ""), 0.9), (Chunk("a#2", "a", ""), 0.8), (Chunk("b#0", "b", ""), 0.7)]
+    assert distinct_docs(hits) == ["a", "b"]
+
+
+def test_build_prompt_layouts():
+    from ragft.rag import build_prompt
+
+    plain = build_prompt(" How long? ", ["Text one.", "Text two."])
+    assert plain == "Text one.\n\nText two.\n\nUsing the text above, answer briefly: How long?"
+    assert build_prompt("Q?", ["A.", "B."], "numbered").startswith("[1] A.\n\n[2] B.")
+    assert build_prompt("Q?", ["A."], "question-first").startswith("Question: Q?")
+    with pytest.raises(ValueError, match="unknown layout"):
+        build_prompt("Q?", ["A."], "sideways")
+
+
+def test_abstention_threshold_is_a_quantile():
+    import numpy as np
+
+    from ragft.rag import abstention_threshold
+
+    assert abstention_threshold(np.linspace(0, 1, 101), 0.95) == pytest.approx(0.05)
+    assert abstention_threshold([0.3, 0.7], 1.0) == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        abstention_threshold([], 0.9)
+
+
+def test_answer_questions_cites_sources_and_abstains(embedder, generator):
+    from ragft.rag import ABSTAIN, answer_questions
+
+    model, tok = generator
+    r = Retriever(embedder, chunk_by_heading(DOC))
+    answered, low = answer_questions(r, model, tok, ["How long does the probe battery last?", "Who won the 1998 World Cup?"],
+                                     k=1, threshold=0.3, max_new_tokens=12)
+    assert answered.sources == ("spec-probe",) and not answered.abstained and "31" in answered.text
+    assert low.abstained and low.text == ABSTAIN and low.score < 0.3

@@ -1,0 +1,216 @@
+"""Fine-tuning pieces: chat-formatted examples with masked prompts, LoRA adapters, a small training loop.
+
+These are the functions the architecture chapter builds step by step; later chapters import them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ragft.models import chat_prompt
+
+IGNORE_INDEX = -100  # label value that the cross-entropy loss skips
+
+TICKET_INSTRUCTION = "Triage this support ticket. Reply with JSON: category, priority, product."
+
+
+@dataclass(frozen=True)
+class Example:
+    """One supervised example: what the user says and the reply the model should learn."""
+
+    prompt: str
+    completion: str
+
+
+def ticket_prompt(text: str, detailed: bool = False) -> str:
+    """The triage instruction and the ticket; ``detailed`` also lists every allowed label value."""
+    from ragft.data import TICKET_VALUES
+
+    if not text.strip():
+        raise ValueError("the ticket text is empty")
+    instruction = TICKET_INSTRUCTION
+    if detailed:
+        allowed = "; ".join(f"{k}: {', '.join(v)}" for k, v in TICKET_VALUES.items())
+        instruction += f" Allowed values - {allowed}."
+    return f"{instruction}\n\n{text.strip()}"
+
+
+def ticket_completion(label: dict[str, str]) -> str:
+    """The JSON reply for a ticket's label, keys in a fixed order."""
+    from ragft.data import TICKET_FIELDS
+
+    return json.dumps({k: label[k] for k in TICKET_FIELDS})
+
+
+def tokenize_example(tokenizer: Any, example: Example, system: str | None = None,
+                     max_length: int = 512) -> dict[str, list[int]]:
+    """Token ids of prompt + completion + end-of-turn, with the prompt tokens masked out of the labels."""
+    if not example.prompt.strip() or not example.completion.strip():
+        raise ValueError(f"empty prompt or completion in {example!r}")
+    prompt_text = chat_prompt(tokenizer, example.prompt, system)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(example.completion + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    ids = (prompt_ids + answer_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
+    if all(t == IGNORE_INDEX for t in labels):
+        raise ValueError(f"max_length={max_length} cuts off the whole completion; raise it")
+    return {"input_ids": ids, "labels": labels}
+
+
+def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Pad a list of tokenized examples on the right into tensors (labels padded with ``IGNORE_INDEX``)."""
+    import torch
+
+    width = max(len(b["input_ids"]) for b in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, b in enumerate(batch):
+        n = len(b["input_ids"])
+        ids[row, :n] = torch.tensor(b["input_ids"])
+        labels[row, :n] = torch.tensor(b["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def train_val_split(items: Sequence[Any], val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
+    """Shuffle with a fixed seed and cut off ``val_fraction`` of the items for validation."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    n_val = max(1, round(len(items) * val_fraction))
+    if n_val >= len(items):
+        raise ValueError(f"{len(items)} items are too few to split")
+    return items[n_val:], items[:n_val]
+
+
+def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
+             target_modules: str | list[str] = "all-linear") -> Any:
+    """Wrap ``model`` with fresh LoRA adapters (PEFT); only the adapters are trainable."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                        task_type="CAUSAL_LM")
+    with warnings.catch_warnings():
+        # peft 0.21 reads a property that transformers 5 has renamed; the warning is theirs, not the reader's.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+@dataclass
+class History:
+    """Losses recorded during training: one train loss per step, validation loss every few steps."""
+
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds_per_step: float = math.nan
+
+
+def evaluate_loss(model: Any, examples: Sequence[dict[str, list[int]]], pad_id: int,
+                  batch_size: int = 16) -> float:
+    """Mean cross-entropy over the completion tokens of ``examples`` (no gradient)."""
+    import torch
+
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            batch = collate(examples[start:start + batch_size], pad_id)
+            n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            total += float(model(**batch).loss) * n
+            tokens += n
+    return total / max(tokens, 1)
+
+
+def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: int,
+          val_examples: Sequence[dict[str, list[int]]] = (), epochs: float = 1.0, batch_size: int = 8,
+          lr: float = 1e-3, eval_every: int = 10, seed: int = 0, progress: bool = True) -> History:
+    """A plain AdamW loop over shuffled mini-batches; returns the loss history.
+
+    ``epochs`` may be fractional. The learning rate decays linearly to zero. A progress bar shows
+    in a notebook (it is silent when ``TQDM_DISABLE=1``, as in the tests).
+    """
+    import time
+
+    import torch
+    from tqdm.auto import tqdm
+
+    if not train_examples:
+        raise ValueError("no training examples")
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    steps_per_epoch = math.ceil(len(train_examples) / batch_size)
+    total_steps = max(1, round(epochs * steps_per_epoch))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: call add_lora(model) first")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / total_steps)
+    history = History()
+    order: list[int] = []
+    started = time.perf_counter()
+    for step in tqdm(range(1, total_steps + 1), desc="training", disable=not progress):
+        if len(order) < batch_size:
+            fresh = list(range(len(train_examples)))
+            rng.shuffle(fresh)
+            order += fresh
+        batch = collate([train_examples[i] for i in order[:batch_size]], pad_id)
+        del order[:batch_size]
+        model.train()
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        history.steps.append(step)
+        history.train_loss.append(float(loss.detach()))
+        if val_examples and (step % eval_every == 0 or step == total_steps):
+            history.val_steps.append(step)
+            history.val_loss.append(evaluate_loss(model, val_examples, pad_id))
+    history.seconds_per_step = (time.perf_counter() - started) / total_steps
+    model.eval()
+    return history
+
+
+def parse_json_reply(text: str) -> dict[str, Any] | None:
+    """The first JSON object in a model reply, or None when there is none that parses."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        for end in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                try:
+                    value = json.loads(text[start:end + 1])
+                    return value if isinstance(value, dict) else None
+                except json.JSONDecodeError:
+                    break
+        start = text.find("{", start + 1)
+    return None
+
+
+def field_scores(replies: Sequence[str], labels: Sequence[dict[str, str]]) -> dict[str, float]:
+    """Per-field accuracy, all-fields exact match and valid-JSON rate of structured replies."""
+    if len(replies) != len(labels) or not labels:
+        raise ValueError("replies and labels must be non-empty and of the same length")
+    parsed = [parse_json_reply(r) or {} for r in replies]
+    keys = list(labels[0])
+    scores = {k: sum(p.get(k) == gold[k] for p, gold in zip(parsed, labels)) / len(labels) for k in keys}
+    scores["exact_match"] = sum(all(p.get(k) == gold[k] for k in keys) for p, gold in zip(parsed, labels)) / len(labels)
+    scores["valid_json"] = sum(bool(p) for p in parsed) / len(labels)
+    return scores
