@@ -86,3 +86,20 @@ def test_ticket_prompt_and_completion():
         '{"category": "billing", "priority": "low", "product": "none"}'
     with pytest.raises(ValueError, match="empty"):
         ticket_prompt("  ")
+
+
+def test_add_lora_can_adapt_only_some_layers():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                                        num_attention_heads=2, num_key_value_heads=2))
+    model = add_lora(tiny, r=2, layers=[2])
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert adapted == {"2"}
+
+
+def test_load_adapter_explains_a_missing_adapter(tmp_path):
+    from ragft.finetune import load_adapter
+
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        load_adapter(object(), tmp_path)
