@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ragft.models import chat_prompt
 
@@ -93,6 +95,14 @@ def train_val_split(items: Sequence[Any], val_fraction: float = 0.2, seed: int =
     return items[n_val:], items[:n_val]
 
 
+@contextmanager
+def _without_peft_rename_warning() -> Iterator[None]:
+    """peft 0.21 reads a property that transformers 5 renamed; hide that one warning (theirs, not the reader's)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
 def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
              target_modules: str | list[str] = "all-linear", layers: Sequence[int] | None = None) -> Any:
     """Wrap ``model`` with fresh LoRA adapters (PEFT); only the adapters are trainable.
@@ -100,30 +110,23 @@ def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
     ``layers`` limits the adapters to those decoder layers. Adapting only the top layers means the
     backward pass stops there, which roughly halves the time per step on a CPU.
     """
-    import warnings
-
     from peft import LoraConfig, get_peft_model
 
     if layers is not None and target_modules == "all-linear":
         target_modules = LINEAR_MODULES  # peft needs explicit names to combine them with layers
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                         layers_to_transform=list(layers) if layers is not None else None, task_type="CAUSAL_LM")
-    with warnings.catch_warnings():
-        # peft 0.21 reads a property that transformers 5 has renamed; the warning is theirs, not the reader's.
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with _without_peft_rename_warning():
         return get_peft_model(model, config)
 
 
 def load_adapter(model: Any, folder: str | Path) -> Any:
     """Attach a LoRA adapter saved with ``save_pretrained(folder)`` to a freshly loaded base model."""
-    import warnings
-
     from peft import PeftModel
 
     if not (Path(folder) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no adapter_config.json in {folder}: save the adapter with model.save_pretrained(folder)")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with _without_peft_rename_warning():
         return PeftModel.from_pretrained(model, str(folder))
 
 
