@@ -7,6 +7,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Adapters trained by ragft.finetune.fit_lora are cached by their inputs. Within one test run a
+# notebook may reuse an adapter that an earlier notebook trained; across runs nothing is kept, so
+# every run trains from scratch at least once. (Set RAGFT_ADAPTER_CACHE yourself to override.)
+if "RAGFT_ADAPTER_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["RAGFT_ADAPTER_CACHE"] = tempfile.mkdtemp(prefix="ragft-adapters-")
+
 import pytest  # noqa: E402
 
 # On a new machine, matplotlib's first import builds its font cache and says so on stderr. Build

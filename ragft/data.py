@@ -63,6 +63,14 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Conversation:
+    """A scripted chat: the first question stands alone, later ones lean on the turns before."""
+
+    id: str
+    turns: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
 class Ticket:
     """A support ticket and the JSON record a triage model should produce for it."""
 
@@ -138,6 +146,80 @@ def sample_questions(split: str, n: int, seed: int = 0, root: str | Path | None 
     return random.Random(seed).sample(questions, n)
 
 
+def load_conversations(root: str | Path | None = None) -> list[Conversation]:
+    """The scripted multi-turn conversations over the knowledge base (``questions/conversations.jsonl``)."""
+    out = []
+    for row in _read_jsonl(_root(root) / "questions" / "conversations.jsonl"):
+        turns = tuple(
+            Question(id=f"{row['id']}/{n}", question=t["question"], answer=t["answer"],
+                     fact_ids=tuple(t.get("fact_ids", ())), doc_ids=tuple(t.get("doc_ids", ())))
+            for n, t in enumerate(row["turns"], 1))
+        out.append(Conversation(row["id"], turns))
+    return out
+
+
+TEXT_SUFFIXES = (".md", ".txt")
+
+
+def load_folder(folder: str | Path, suffixes: Sequence[str] = TEXT_SUFFIXES) -> tuple[list[Document], list[str]]:
+    """Your own documents: every ``.md``/``.txt`` file under ``folder``, and one message per file skipped.
+
+    Files that are empty, binary (they hold NUL bytes) or not UTF-8 are skipped, never fatal; the
+    second return value says which and why. The document id is the path relative to ``folder``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder: point load_folder at a folder of .md/.txt files")
+    docs, skipped = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if path.suffix.lower() not in suffixes:
+            skipped.append(f"{name}: skipped, not a {'/'.join(suffixes)} file")
+            continue
+        raw = path.read_bytes()
+        if b"\x00" in raw:
+            skipped.append(f"{name}: skipped, binary content (NUL bytes)")
+            continue
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            skipped.append(f"{name}: skipped, not UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start}); "
+                           "re-save it as UTF-8")
+            continue
+        text = clean_text(text)
+        if not text:
+            skipped.append(f"{name}: skipped, empty")
+            continue
+        first = text.splitlines()[0]
+        title = first.lstrip("#").strip() if first.startswith("#") else path.stem.replace("-", " ").replace("_", " ")
+        docs.append(Document(id=name.rsplit(".", 1)[0], title=title, text=text))
+    return docs, skipped
+
+
+def clean_text(text: str) -> str:
+    """Text ready to chunk: Unix newlines, no HTML comments or control characters, no trailing spaces, no runs of blank lines."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def remove_boilerplate(docs: Sequence[Document], min_share: float = 0.5) -> list[Document]:
+    """The documents without the lines that repeat in more than ``min_share`` of them (menus, footers)."""
+    from collections import Counter
+
+    if not docs:
+        raise ValueError("no documents")
+    counts = Counter(line.strip() for d in docs for line in set(d.text.splitlines()) if line.strip())
+    repeated = {line for line, n in counts.items() if n > min_share * len(docs)}
+    out = []
+    for d in docs:
+        kept = "\n".join(line for line in d.text.splitlines() if line.strip() not in repeated)
+        out.append(Document(d.id, d.title, clean_text(kept)))
+    return out
+
+
 def load_tickets(split: str, root: str | Path | None = None) -> list[Ticket]:
     """One split of the ticket-triage task: ``train`` or ``test``."""
     _check_split(split, TICKET_SPLITS)
@@ -206,6 +288,17 @@ def validate(root: str | Path | None = None) -> list[str]:
             texts = [norm_docs[d] for d in q.doc_ids if d in norm_docs]
             if not any(normalize(a) in t for a in q.answers for t in texts):
                 problems.append(f"{where}: answer {q.answer!r} not found in {', '.join(q.doc_ids)}")
+    has_conversations = (_root(root) / "questions" / "conversations.jsonl").is_file()
+    for conv in load_conversations(root) if has_conversations else []:
+        for q in conv.turns:
+            texts = [norm_docs[d] for d in q.doc_ids if d in norm_docs]
+            if len(texts) != len(q.doc_ids) or not texts:
+                problems.append(f"conversation {q.id}: unknown or missing document ids {q.doc_ids}")
+            elif not any(normalize(q.answer or "") in t for t in texts):
+                problems.append(f"conversation {q.id}: answer {q.answer!r} not found in {', '.join(q.doc_ids)}")
+            for fid in q.fact_ids:
+                if fid not in fact_by_id:
+                    problems.append(f"conversation {q.id}: unknown fact {fid}")
     return problems
 
 

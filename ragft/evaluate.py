@@ -22,3 +22,17 @@ def accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> fl
     if len(predictions) != len(answers) or not answers:
         raise ValueError("predictions and answers must be non-empty and of the same length")
     return sum(contains_answer(p, a) for p, a in zip(predictions, answers)) / len(answers)
+
+
+TERM = re.compile(r"[A-Za-z]*\d[\w.,%/-]*|\b[A-Z][\w-]*[A-Z0-9][\w-]*\b")
+
+
+def key_terms(text: str) -> list[str]:
+    """The checkable tokens of a text: anything with a digit (numbers, versions, codes) and CamelCase or ALL-CAPS names."""
+    return list(dict.fromkeys(t.rstrip(".,") for t in TERM.findall(text)))
+
+
+def unsupported_terms(summary: str, sources: Sequence[str]) -> list[str]:
+    """Key terms of ``summary`` that appear in none of the ``sources``: candidates for invented facts."""
+    text = " ".join(sources)
+    return [t for t in key_terms(summary) if not contains_answer(text, [t])]

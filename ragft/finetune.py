@@ -52,6 +52,16 @@ def ticket_completion(label: dict[str, str]) -> str:
     return json.dumps({k: label[k] for k in TICKET_FIELDS})
 
 
+def ticket_example(ticket: Any) -> Example:
+    """The training example for a ``Ticket``: the triage instruction and ticket, and its JSON label."""
+    return Example(ticket_prompt(ticket.text), ticket_completion(ticket.label))
+
+
+def fact_example(question: Any, facts: dict[str, Any]) -> Example:
+    """The closed-book training example for a ``Question``: the question, and its fact's full statement."""
+    return Example(question.question, facts[question.fact_ids[0]].statement)
+
+
 def tokenize_example(tokenizer: Any, example: Example, system: str | None = None,
                      max_length: int = 512) -> dict[str, list[int]]:
     """Token ids of prompt + completion + end-of-turn, with the prompt tokens masked out of the labels."""
@@ -166,10 +176,11 @@ def evaluate_loss(model: Any, examples: Sequence[dict[str, list[int]]], pad_id: 
 
 def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: int,
           val_examples: Sequence[dict[str, list[int]]] = (), epochs: float = 1.0, batch_size: int = 8,
-          lr: float = 1e-3, eval_every: int = 10, seed: int = 0, progress: bool | None = None) -> History:
+          lr: float = 1e-3, eval_every: int = 10, seed: int = 0, progress: bool | None = None,
+          steps: int | None = None) -> History:
     """A plain AdamW loop over shuffled mini-batches; returns the loss history.
 
-    ``epochs`` may be fractional. The learning rate decays linearly to zero. A progress bar shows
+    ``epochs`` may be fractional; ``steps``, when given, sets the number of batches instead. The learning rate decays linearly to zero. A progress bar shows
     in a notebook (it is silent when ``TQDM_DISABLE=1``, as in the tests).
     """
     import time
@@ -186,7 +197,9 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
     rng = random.Random(seed)
     torch.manual_seed(seed)
     steps_per_epoch = math.ceil(len(train_examples) / batch_size)
-    total_steps = max(1, round(epochs * steps_per_epoch))
+    total_steps = steps if steps is not None else max(1, round(epochs * steps_per_epoch))
+    if total_steps < 1:
+        raise ValueError(f"need at least one training step, got steps={steps}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: call add_lora(model) first")
@@ -218,6 +231,97 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
     return history
 
 
+def greedy_exact_match(model: Any, examples: Sequence[dict[str, list[int]]], pad_id: int,
+                       batch_size: int = 16) -> list[bool]:
+    """For each tokenized example: would greedy decoding write exactly its labelled reply?
+
+    It would if, at every reply position, the most likely next token (given the correct reply so
+    far) is the labelled one. One forward pass checks that, far faster than generating. The batch
+    is padded on the left, as for generation, so that only the last positions need logits.
+    """
+    import torch
+
+    model.eval()
+    out: list[bool] = []
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            width = max(len(e["input_ids"]) for e in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            labels = torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, e in enumerate(chunk):
+                n = len(e["input_ids"])
+                ids[row, width - n:] = torch.tensor(e["input_ids"])
+                labels[row, width - n:] = torch.tensor(e["labels"])
+                mask[row, width - n:] = 1
+            keep = int((labels != IGNORE_INDEX).sum(dim=1).max()) + 1  # reply tokens, plus the one before
+            positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+            predicted, gold = logits[:, :-1].argmax(-1), labels[:, width - keep + 1:]
+            out += ((predicted == gold) | (gold == IGNORE_INDEX)).all(dim=1).tolist()
+    return out
+
+
+ENV_ADAPTER_CACHE = "RAGFT_ADAPTER_CACHE"
+
+
+def adapter_cache_dir() -> Path:
+    """Where ``fit_lora`` keeps trained adapters: ``$RAGFT_ADAPTER_CACHE`` or ``~/.cache/ragft/adapters``."""
+    import os
+
+    from ragft.models import cache_dir
+
+    return Path(os.environ.get(ENV_ADAPTER_CACHE) or cache_dir() / "adapters")
+
+
+def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: str | None = None,
+             val_examples: Sequence[Example] = (), steps: int = 30, batch_size: int = 8, lr: float = 3e-3,
+             r: int = 8, alpha: int = 16, dropout: float = 0.05, layers: Sequence[int] | None = range(22, 30),
+             eval_every: int = 10, seed: int = 0, cache: bool = True) -> tuple[Any, History]:
+    """Chapter 2's recipe in one call: tokenize, add fresh LoRA adapters, train ``steps`` batches.
+
+    With ``cache``, the adapter and its loss history are saved under a hash of everything that
+    determines them (examples, settings, base model, ``ragft`` version); a later call with the same
+    inputs loads them instead of training again. Returns the adapted model and the ``History``.
+    """
+    import hashlib
+    import os
+    import shutil
+    import tempfile
+
+    import ragft
+
+    if not examples:
+        raise ValueError("no training examples")
+    if hasattr(model, "peft_config"):
+        raise ValueError("the model already has LoRA adapters: load a fresh base model with load_generator()")
+    model_config = model.config.to_dict()
+    model_config.pop("_name_or_path", None)
+    settings = dict(system=system, steps=steps, batch_size=batch_size, lr=lr, r=r, alpha=alpha, dropout=dropout,
+                    layers=None if layers is None else list(layers), eval_every=eval_every, seed=seed,
+                    ragft=ragft.__version__, model=model_config)
+    payload = json.dumps([settings, [[e.prompt, e.completion] for e in examples],
+                          [[e.prompt, e.completion] for e in val_examples]], sort_keys=True, default=str)
+    folder = adapter_cache_dir() / hashlib.sha256(payload.encode()).hexdigest()[:20]
+    if cache and (folder / "history.json").is_file() and (folder / "adapter_config.json").is_file():
+        history = History(**json.loads((folder / "history.json").read_text()))
+        return load_adapter(model, folder), history
+    data = [tokenize_example(tokenizer, e, system) for e in examples]
+    val = [tokenize_example(tokenizer, e, system) for e in val_examples]
+    model = add_lora(model, r=r, alpha=alpha, dropout=dropout, layers=layers)
+    history = train(model, data, tokenizer.pad_token_id, val_examples=val, batch_size=batch_size, lr=lr,
+                    eval_every=eval_every, seed=seed, steps=steps)
+    if cache:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+        model.save_pretrained(tmp)
+        (tmp / "history.json").write_text(json.dumps(history.__dict__))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    return model, history
+
+
 def parse_json_reply(text: str) -> dict[str, Any] | None:
     """The first JSON object in a model reply, or None when there is none that parses."""
     start = text.find("{")
@@ -233,6 +337,15 @@ def parse_json_reply(text: str) -> dict[str, Any] | None:
                     break
         start = text.find("{", start + 1)
     return None
+
+
+def is_valid_record(text: str) -> bool:
+    """Whether a reply holds a triage record: JSON with exactly the three fields, each an allowed value."""
+    from ragft.data import TICKET_VALUES
+
+    record = parse_json_reply(text)
+    return record is not None and set(record) == set(TICKET_VALUES) and all(
+        record[k] in allowed for k, allowed in TICKET_VALUES.items())
 
 
 def field_scores(replies: Sequence[str], labels: Sequence[dict[str, str]]) -> dict[str, float]:

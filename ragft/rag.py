@@ -22,15 +22,15 @@ class Chunk:
     text: str
 
 
-def chunk_by_heading(doc: Document) -> list[Chunk]:
-    """One chunk per ``##`` section, each starting with the document title so it stands alone."""
+def chunk_by_heading(doc: Document, title: bool = True) -> list[Chunk]:
+    """One chunk per ``##`` section; with ``title`` each starts with the document title, so it stands alone."""
     parts = re.split(r"\n(?=## )", doc.text.strip())
     chunks = []
     for i, part in enumerate(p.strip() for p in parts):
         if i == 0 and part.startswith("# "):
             part = part[2:].strip()  # the introduction, under the document title
         elif part.startswith("## "):
-            part = f"{doc.title}: {part[3:].strip()}"
+            part = f"{doc.title}: {part[3:].strip()}" if title else part[3:].strip()
         if part:
             chunks.append(Chunk(f"{doc.id}#{i}", doc.id, part))
     return chunks
@@ -43,6 +43,19 @@ def chunk_fixed(doc: Document, size: int = 80, overlap: int = 20) -> list[Chunk]
     words = doc.text.split()
     starts = range(0, max(len(words) - overlap, 1), size - overlap)
     return [Chunk(f"{doc.id}@{s}", doc.id, " ".join(words[s:s + size])) for s in starts]
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
+
+
+def chunk_by_sentence(doc: Document, sentences: int = 3) -> list[Chunk]:
+    """Runs of ``sentences`` consecutive sentences (Markdown headings and blank lines also end a sentence)."""
+    if sentences <= 0:
+        raise ValueError(f"need sentences > 0, got {sentences}")
+    text = re.sub(r"^#+ ", "", doc.text.strip(), flags=re.M)
+    parts = [" ".join(p.split()) for p in SENTENCE_END.split(text) if p.strip()]
+    return [Chunk(f"{doc.id}~{i}", doc.id, " ".join(parts[i:i + sentences]))
+            for i in range(0, len(parts), sentences)]
 
 
 def normalize_question(question: str) -> str:
@@ -70,6 +83,21 @@ class Retriever:
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(vectors)
 
+    def subset(self, doc_ids: Sequence[str]) -> "Retriever":
+        """A retriever over the chunks of ``doc_ids`` only, reusing the stored vectors (nothing is re-embedded)."""
+        import faiss
+
+        keep = set(doc_ids)
+        rows = [i for i, c in enumerate(self.chunks) if c.doc_id in keep]
+        if not rows:
+            raise ValueError("none of these documents is in the index")
+        vectors = self.index.reconstruct_n(0, self.index.ntotal)[rows]
+        new = object.__new__(Retriever)
+        new.embedder, new.chunks = self.embedder, [self.chunks[i] for i in rows]
+        new.index = faiss.IndexFlatIP(vectors.shape[1])
+        new.index.add(vectors)
+        return new
+
     def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, so that the inner product is the cosine similarity."""
         return np.asarray(self.embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
@@ -83,6 +111,26 @@ class Retriever:
         scores, ids = self.index.search(self.embed(qs), k)
         hits = [[(self.chunks[i], float(s)) for s, i in zip(row_s, row_i)] for row_s, row_i in zip(scores, ids)]
         return hits[0] if single else hits
+
+
+def retrieval_scores(retriever: Retriever, questions: Sequence[Any], k: int = 3,
+                     query_vectors: np.ndarray | None = None) -> dict[str, float]:
+    """Recall@1 and recall@k over distinct documents, and how often the answer text is inside the top-k chunks.
+
+    Pass ``query_vectors`` (from ``retriever.embed``) to score many retrievers without re-embedding the questions.
+    """
+    from ragft.evaluate import contains_answer
+
+    if not questions:
+        raise ValueError("no questions to score")
+    vectors = retriever.embed([q.question for q in questions]) if query_vectors is None else query_vectors
+    _, ids = retriever.index.search(vectors, min(len(retriever.chunks), 10 * k))
+    docs = [list(dict.fromkeys(retriever.chunks[i].doc_id for i in row)) for row in ids]
+    gold = [q.doc_ids for q in questions]
+    found = [contains_answer(" ".join(retriever.chunks[i].text for i in row[:k]), q.answers)
+             for row, q in zip(ids, questions)]
+    return {"recall@1": recall_at_k(docs, gold, 1), f"recall@{k}": recall_at_k(docs, gold, k),
+            f"answer in top-{k} chunks": sum(found) / len(found)}
 
 
 def distinct_docs(hits: Sequence[tuple[Chunk, float]]) -> list[str]:
@@ -162,3 +210,29 @@ def abstention_threshold(scores: Sequence[float], answer_rate: float = 0.95) -> 
     if values.size == 0 or not 0 < answer_rate <= 1:
         raise ValueError("need at least one score and 0 < answer_rate <= 1")
     return float(np.quantile(values, 1 - answer_rate))
+
+
+def condense_question(question: str, history: Sequence[str], model: Any = None, tokenizer: Any = None) -> str:
+    """A follow-up question made to stand alone before retrieval.
+
+    Without a model, the previous user question is put in front of the follow-up (cheap and
+    predictable). With a model, the model is asked to rewrite the follow-up as one full question.
+    """
+    from ragft.models import generate
+
+    question = normalize_question(question)
+    if not history:
+        return question
+    if model is None:
+        return f"{history[-1]} {question}"
+    prompt = ("Rewrite the follow-up question so that it can be understood without the conversation. "
+              f"Reply with the question only.\n\nEarlier question: {history[-1]}\nFollow-up question: {question}")
+    rewritten = generate(model, tokenizer, prompt, max_new_tokens=40).split("\n")[0].strip()
+    return rewritten or question
+
+
+def summary_prompt(topic: str, contexts: Sequence[str]) -> str:
+    """Ask for a short summary of the retrieved texts about ``topic``, using only what they say."""
+    topic = normalize_question(topic)
+    return ("\n\n".join(contexts) + f"\n\nSummarise in two or three sentences what the text above says about "
+            f"{topic}. Use only facts from the text.")

@@ -93,3 +93,37 @@ def test_sample_questions_is_fixed_by_its_seed():
     assert [q.id for q in a] == [q.id for q in b] and len({q.id for q in a}) == 5
     with pytest.raises(ValueError, match="between 1 and"):
         sample_questions("unanswerable", 1000)
+
+
+def test_conversations_have_three_turns_that_name_their_documents():
+    convs = data.load_conversations()
+    assert len(convs) == 12
+    assert all(len(c.turns) == 3 and all(t.doc_ids and t.answer for t in c.turns) for c in convs)
+    assert convs[0].turns[1].id == "conv-01/2"
+
+
+def test_load_folder_skips_empty_binary_and_non_utf8_files_with_a_message(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "good.md").write_text("# Good doc\n\nThe kiln reaches 1280 degrees.<!-- draft -->\n\n\n\nEnd.\n")
+    (tmp_path / "sub" / "notes.txt").write_text("Plain notes.\r\nSecond line.")
+    (tmp_path / "empty.md").write_text("  \n\n")
+    (tmp_path / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 opening hours".encode("latin-1"))
+    (tmp_path / "table.csv").write_text("a,b\n")
+    docs, skipped = data.load_folder(tmp_path)
+    assert [d.id for d in docs] == ["good", "sub/notes"]
+    assert docs[0].title == "Good doc" and "draft" not in docs[0].text and "\n\n\n" not in docs[0].text
+    assert docs[1].title == "notes" and docs[1].text == "Plain notes.\nSecond line."
+    assert [m.split(":")[0] for m in skipped] == ["empty.md", "image.md", "latin1.txt", "table.csv"]
+    assert "empty" in skipped[0] and "binary" in skipped[1] and "not UTF-8" in skipped[2]
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        data.load_folder(tmp_path / "missing")
+
+
+def test_remove_boilerplate_drops_lines_repeated_across_documents():
+    docs = [data.Document(f"d{i}", "T", f"Home | Shop | Contact\n# Doc {i}\n\nFact {i}.\n\n(c) Fernhollow") for i in range(4)]
+    docs.append(data.Document("d4", "T", "# Doc 4\n\nHome | Shop | Contact is our menu."))
+    cleaned = data.remove_boilerplate(docs)
+    assert cleaned[0].text == "# Doc 0\n\nFact 0." and cleaned[4].text == docs[4].text
+    with pytest.raises(ValueError):
+        data.remove_boilerplate([])

@@ -103,3 +103,71 @@ def test_load_adapter_explains_a_missing_adapter(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         load_adapter(object(), tmp_path)
+
+
+def _tiny_llama(layers=1):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                        num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2))
+
+
+def test_greedy_exact_match_agrees_with_greedy_generation():
+    import torch
+
+    from ragft.finetune import greedy_exact_match
+
+    model = _tiny_llama().eval()
+    prompt = torch.tensor([[3, 4, 5]])
+    greedy = model.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)[0, 3:].tolist()
+    right = {"input_ids": [3, 4, 5] + greedy, "labels": [IGNORE_INDEX] * 3 + greedy}
+    wrong_tail = greedy[:-1] + [(greedy[-1] + 1) % 32]
+    wrong = {"input_ids": [3, 4, 5] + wrong_tail, "labels": [IGNORE_INDEX] * 3 + wrong_tail}
+    short_greedy = model.generate(torch.tensor([[7]]), max_new_tokens=2, do_sample=False, pad_token_id=0)[0, 1:].tolist()
+    short = {"input_ids": [7] + short_greedy, "labels": [IGNORE_INDEX] + short_greedy}
+    assert greedy_exact_match(model, [right, wrong, short, right], pad_id=0, batch_size=3) == [True, False, True, True]
+
+
+def test_train_can_count_steps_instead_of_epochs():
+    model = add_lora(_tiny_llama(), r=2)
+    data = [{"input_ids": [1, 5, 6], "labels": [IGNORE_INDEX, 5, 6]}] * 5
+    assert len(train(model, data, pad_id=0, batch_size=2, steps=7, progress=False).steps) == 7
+
+
+def test_fit_lora_caches_the_adapter_by_its_inputs(tmp_path, monkeypatch):
+    import torch
+
+    from ragft.finetune import ENV_ADAPTER_CACHE, fit_lora
+
+    class Tok:  # the two tokenizer features tokenize_example needs
+        eos_token, pad_token_id = "</s>", 0
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            return "".join(m["content"] for m in messages) + ">"
+
+        def __call__(self, text, add_special_tokens):
+            return {"input_ids": [1 + ord(c) % 30 for c in text.replace("</s>", "\x01")]}
+
+    monkeypatch.setenv(ENV_ADAPTER_CACHE, str(tmp_path))
+    examples = [Example("ab", "cd"), Example("ef", "gh")]
+    first, history = fit_lora(_tiny_llama(2), Tok(), examples, steps=3, batch_size=2, layers=[1])
+    assert len(list(tmp_path.iterdir())) == 1 and len(history.steps) == 3
+    again, cached = fit_lora(_tiny_llama(2), Tok(), examples, steps=3, batch_size=2, layers=[1])
+    assert cached.train_loss == history.train_loss
+    x = torch.tensor([[1, 2, 3]])
+    assert torch.equal(first(x).logits, again(x).logits)
+    fit_lora(_tiny_llama(2), Tok(), examples, steps=4, batch_size=2, layers=[1])  # other settings, other entry
+    assert len(list(tmp_path.iterdir())) == 2
+    with pytest.raises(ValueError, match="already has LoRA"):
+        fit_lora(first, Tok(), examples)
+
+
+def test_is_valid_record_needs_the_three_fields_with_allowed_values():
+    from ragft.finetune import is_valid_record
+
+    assert is_valid_record('ok {"category": "billing", "priority": "low", "product": "none"}')
+    assert not is_valid_record('{"category": "Triage", "priority": "low", "product": "none"}')
+    assert not is_valid_record('{"category": "billing", "priority": "low"}')
+    assert not is_valid_record("no record")

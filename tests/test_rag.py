@@ -96,3 +96,51 @@ def test_answer_questions_cites_sources_and_abstains(embedder, generator):
                                      k=1, threshold=0.3, max_new_tokens=12)
     assert answered.sources == ("spec-probe",) and not answered.abstained and "31" in answered.text
     assert low.abstained and low.text == ABSTAIN and low.score < 0.3
+
+
+def test_chunk_by_heading_can_leave_out_the_title():
+    assert [c.text for c in chunk_by_heading(DOC, title=False)][1] == "Battery\n\nLasts 31 months."
+
+
+def test_chunk_by_sentence_groups_sentences_and_headings():
+    from ragft.rag import chunk_by_sentence
+
+    chunks = chunk_by_sentence(DOC, sentences=2)
+    assert [c.text for c in chunks] == ["Probe Sheet Intro line.", "Battery Lasts 31 months.", "Radio Sends at 14 dBm."]
+    assert len(chunk_by_sentence(DOC, sentences=10)) == 1
+    with pytest.raises(ValueError):
+        chunk_by_sentence(DOC, 0)
+
+
+def test_condense_question_puts_the_previous_question_first():
+    from ragft.rag import condense_question
+
+    assert condense_question(" How heavy is it? ", []) == "How heavy is it?"
+    assert condense_question("How heavy is it?", ["What is the Dewpoint Mini?", "Which rating?"]) == \
+        "Which rating? How heavy is it?"
+
+
+def test_summary_prompt_and_unsupported_terms():
+    from ragft.evaluate import key_terms, unsupported_terms
+    from ragft.rag import summary_prompt
+
+    assert summary_prompt("the battery", ["Lasts 31 months."]).startswith("Lasts 31 months.\n\nSummarise")
+    assert key_terms("The R2 lasts 31 months on an ER26500, v2.6.0 firmware, EUR 5,000.") == \
+        ["R2", "31", "ER26500", "v2.6.0", "EUR", "5,000"]
+    assert unsupported_terms("It lasts 34 months, not 31.", ["The probe lasts 31 months."]) == ["34"]
+
+
+def test_subset_and_retrieval_scores(embedder):
+    from ragft.data import Question
+    from ragft.rag import retrieval_scores
+
+    other = Document("faq-tea", "Tea FAQ", "# Tea FAQ\n\n## Brewing\n\nSteep green tea for 2 minutes at 80 degrees.\n")
+    r = Retriever(embedder, chunk_by_heading(DOC) + chunk_by_heading(other), show_progress_bar=False)
+    qs = [Question("q1", "How long does the probe battery last?", "31 months", doc_ids=("spec-probe",)),
+          Question("q2", "How long should green tea steep?", "2 minutes", doc_ids=("faq-tea",))]
+    assert retrieval_scores(r, qs, k=1) == {"recall@1": 1.0, "answer in top-1 chunks": 1.0}
+    only_tea = r.subset(["faq-tea"])
+    assert {c.doc_id for c in only_tea.chunks} == {"faq-tea"} and only_tea.index.ntotal == len(only_tea.chunks)
+    assert retrieval_scores(only_tea, qs[1:], k=1)["recall@1"] == 1.0
+    with pytest.raises(ValueError, match="none of these"):
+        r.subset(["nope"])
