@@ -28,7 +28,9 @@ def test_book_builds_with_zero_warnings(site):
 def test_site_has_every_page_and_the_notebook_outputs(site):
     _, html = site
     assert (html / "index.html").exists()
-    for page in ["book/intro", "book/environment", "book/references", "notebooks/00_quick_tour"]:
+    for page in ["book/intro", "book/environment", "book/references", "book/purpose", "book/training_data",
+                 "book/use_cases", "notebooks/00_quick_tour", "notebooks/01_purpose", "notebooks/03a_knowledge_base",
+                 "notebooks/04a_use_cases_rag"]:
         assert (html / f"{page}.html").exists(), page
     tour = (html / "notebooks" / "00_quick_tour.html").read_text()
     assert "cell_output" in tour and "Fernhollow" in tour

@@ -1,0 +1,117 @@
+"""Scripted experiments too long for a notebook: learning curves of the two fine-tuning tasks.
+
+Run ``python -m ragft.experiments learning-curves`` (about 15 minutes on two CPU cores). It writes
+``results/learning_curves.json``; the training-data notebook plots that file and re-runs its
+cheapest points live, so the tests notice when the stored results stop matching the code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+TICKET_SIZES = (25, 50, 100, 184)
+PARAPHRASES = (1, 2, 3)
+N_FACTS = 24
+
+
+def chosen_facts(n: int = N_FACTS, seed: int = 0) -> list[str]:
+    """The fact ids the facts experiments use (the same draw as chapter 1)."""
+    from ragft.data import load_facts
+
+    return sorted(random.Random(seed).sample(sorted(f.id for f in load_facts()), n))
+
+
+def behaviour_point(model: Any, tokenizer: Any, n: int, epochs: float = 2.0, batch_size: int = 4,
+                    lr: float = 3e-3, seed: int = 0) -> dict[str, Any]:
+    """Train a fresh adapter on the first ``n`` training tickets for ``epochs``; score it on the test tickets."""
+    from ragft.data import load_tickets
+    from ragft.finetune import (TICKET_SYSTEM, evaluate_loss, fit_lora, greedy_exact_match, ticket_example,
+                                tokenize_example, train_val_split)
+
+    fit, val = train_val_split(load_tickets("train"), val_fraction=0.08, seed=0)
+    if not 0 < n <= len(fit):
+        raise ValueError(f"n must be between 1 and {len(fit)}, got {n}")
+    steps = math.ceil(epochs * n / batch_size)
+    started = time.perf_counter()
+    tuned, history = fit_lora(model, tokenizer, [ticket_example(t) for t in fit[:n]], system=TICKET_SYSTEM,
+                              val_examples=[ticket_example(t) for t in val], steps=steps, batch_size=batch_size,
+                              lr=lr, eval_every=max(1, steps // 6), seed=seed)
+    test = [tokenize_example(tokenizer, ticket_example(t), TICKET_SYSTEM) for t in load_tickets("test")]
+    result = {"n": n, "steps": steps, "exact_match": round(sum(greedy_exact_match(tuned, test, tokenizer.pad_token_id))
+                                                           / len(test), 4),
+              "test_loss": round(evaluate_loss(tuned, test, tokenizer.pad_token_id), 4),
+              "train_loss": [round(x, 4) for x in history.train_loss], "val_steps": history.val_steps,
+              "val_loss": [round(x, 4) for x in history.val_loss], "seconds": round(time.perf_counter() - started, 1)}
+    tuned.unload()
+    return result
+
+
+def facts_point(model: Any, tokenizer: Any, paraphrases: int, epochs: float = 4.0, batch_size: int = 8,
+                lr: float = 3e-3, seed: int = 0) -> dict[str, Any]:
+    """Train a fresh adapter on ``paraphrases`` training questions per chosen fact; score trained and new wording."""
+    from ragft.data import load_facts, load_questions
+    from ragft.evaluate import accuracy
+    from ragft.finetune import QA_SYSTEM, fact_example, fit_lora
+    from ragft.models import generate
+
+    facts = {f.id: f for f in load_facts()}
+    ids = chosen_facts()
+    by_fact: dict[str, list] = {}
+    for q in load_questions("train"):
+        if q.fact_ids[0] in ids:
+            by_fact.setdefault(q.fact_ids[0], []).append(q)
+    train = [q for f in ids for q in by_fact[f][:paraphrases]]
+    first = [by_fact[f][0] for f in ids]
+    test = [q for q in load_questions("test") if q.fact_ids[0] in ids]
+    steps = math.ceil(epochs * len(train) / batch_size)
+    started = time.perf_counter()
+    tuned, history = fit_lora(model, tokenizer, [fact_example(q, facts) for q in train], system=QA_SYSTEM,
+                              steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+
+    def score(questions: list) -> float:
+        replies = generate(tuned, tokenizer, [q.question for q in questions], max_new_tokens=32, system=QA_SYSTEM,
+                           batch_size=16)
+        return round(accuracy(replies, [q.answers for q in questions]), 4)
+
+    result = {"paraphrases": paraphrases, "examples": len(train), "steps": steps, "trained_wording": score(first),
+              "new_wording": score(test), "train_loss": [round(x, 4) for x in history.train_loss],
+              "seconds": round(time.perf_counter() - started, 1)}
+    tuned.unload()
+    return result
+
+
+def learning_curves(out: Path) -> dict[str, Any]:
+    """Every point of both curves, written to ``out`` as JSON."""
+    import ragft
+    from ragft.models import load_generator
+
+    ragft.set_seed(0)
+    model, tokenizer = load_generator()
+    results: dict[str, Any] = {"behaviour": [], "facts": [], "versions": ragft.versions()}
+    for n in TICKET_SIZES:
+        results["behaviour"].append(behaviour_point(model, tokenizer, n))
+        print(json.dumps({k: v for k, v in results["behaviour"][-1].items() if "loss" not in k}), flush=True)
+    for p in PARAPHRASES:
+        results["facts"].append(facts_point(model, tokenizer, p))
+        print(json.dumps({k: v for k, v in results["facts"][-1].items() if "loss" not in k}), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["learning-curves"])
+    parser.add_argument("--out", type=Path, default=Path("results/learning_curves.json"))
+    args = parser.parse_args(argv)
+    learning_curves(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
