@@ -307,8 +307,11 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: st
     if cache and (folder / "history.json").is_file() and (folder / "adapter_config.json").is_file():
         history = History(**json.loads((folder / "history.json").read_text()))
         return load_adapter(model, folder), history
+    import torch
+
     data = [tokenize_example(tokenizer, e, system) for e in examples]
     val = [tokenize_example(tokenizer, e, system) for e in val_examples]
+    torch.manual_seed(seed)  # the adapters' random start, so the result depends only on the inputs
     model = add_lora(model, r=r, alpha=alpha, dropout=dropout, layers=layers)
     history = train(model, data, tokenizer.pad_token_id, val_examples=val, batch_size=batch_size, lr=lr,
                     eval_every=eval_every, seed=seed, steps=steps)

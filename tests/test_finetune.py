@@ -171,3 +171,27 @@ def test_is_valid_record_needs_the_three_fields_with_allowed_values():
     assert not is_valid_record('{"category": "Triage", "priority": "low", "product": "none"}')
     assert not is_valid_record('{"category": "billing", "priority": "low"}')
     assert not is_valid_record("no record")
+
+
+def test_fit_lora_gives_the_same_adapter_whatever_ran_before(tmp_path, monkeypatch):
+    import torch
+
+    from ragft.finetune import ENV_ADAPTER_CACHE, fit_lora
+
+    monkeypatch.setenv(ENV_ADAPTER_CACHE, str(tmp_path))
+    data = [Example("ab", "cd")]
+
+    class Tok:
+        eos_token, pad_token_id = "</s>", 0
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            return messages[-1]["content"] + ">"
+
+        def __call__(self, text, add_special_tokens):
+            return {"input_ids": [1 + ord(c) % 30 for c in text.replace("</s>", "\x01")]}
+
+    a, _ = fit_lora(_tiny_llama(), Tok(), data, steps=2, batch_size=1, layers=None, cache=False)
+    torch.rand(1000)  # something else used the global random generator in between
+    b, _ = fit_lora(_tiny_llama(), Tok(), data, steps=2, batch_size=1, layers=None, cache=False)
+    x = torch.tensor([[1, 2, 3]])
+    assert torch.equal(a(x).logits, b(x).logits)
