@@ -1,7 +1,8 @@
 """Scripted experiments too long for a notebook: learning curves of the two fine-tuning tasks.
 
 Run ``python -m ragft.experiments learning-curves`` (about 15 minutes on two CPU cores). It writes
-``results/learning_curves.json``; the training-data notebook plots that file and re-runs its
+``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
+training-data notebook plots that file and re-runs its
 cheapest points live, so the tests notice when the stored results stop matching the code.
 """
 from __future__ import annotations
@@ -17,6 +18,14 @@ from typing import Any
 TICKET_SIZES = (25, 50, 100, 184)
 PARAPHRASES = (1, 2, 3)
 N_FACTS = 24
+STORED = Path(__file__).parent / "results" / "learning_curves.json"
+
+
+def load_stored(path: Path = STORED) -> dict[str, Any]:
+    """The stored learning curves (written by ``learning-curves``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments learning-curves")
+    return json.loads(Path(path).read_text())
 
 
 def chosen_facts(n: int = N_FACTS, seed: int = 0) -> list[str]:
@@ -107,7 +116,7 @@ def learning_curves(out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=["learning-curves"])
-    parser.add_argument("--out", type=Path, default=Path("results/learning_curves.json"))
+    parser.add_argument("--out", type=Path, default=STORED)
     args = parser.parse_args(argv)
     learning_curves(args.out)
     print(f"wrote {args.out}")

@@ -1,11 +1,7 @@
-import json
-from pathlib import Path
-
 import pytest
 
 from ragft import experiments
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_chosen_facts_are_a_fixed_draw_of_known_facts():
@@ -22,7 +18,7 @@ def test_behaviour_point_refuses_an_impossible_size():
 
 
 def test_stored_learning_curves_cover_every_point():
-    stored = json.loads((ROOT / "results" / "learning_curves.json").read_text())
+    stored = experiments.load_stored()
     assert [p["n"] for p in stored["behaviour"]] == list(experiments.TICKET_SIZES)
     assert [p["paraphrases"] for p in stored["facts"]] == list(experiments.PARAPHRASES)
     for p in stored["behaviour"]:
