@@ -24,6 +24,17 @@ def accuracy(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> fl
     return sum(contains_answer(p, a) for p, a in zip(predictions, answers)) / len(answers)
 
 
+ABSTAIN_PHRASES = ("i don't know", "i do not know", "not mentioned", "does not say", "doesn't say",
+                   "does not mention", "doesn't mention", "no information", "not provided", "cannot answer",
+                   "can't answer", "not specified", "not stated")
+
+
+def is_abstention(reply: str) -> bool:
+    """True when a reply declines to answer ("I don't know", "the text does not say", ...)."""
+    text = normalize(reply)
+    return not text or any(p in text for p in ABSTAIN_PHRASES)
+
+
 TERM = re.compile(r"[A-Za-z]*\d[\w.,%/-]*|\b[A-Z][\w-]*[A-Z0-9][\w-]*\b")
 
 

@@ -1,4 +1,4 @@
-"""Scripted experiments too long for a notebook: learning curves of the two fine-tuning tasks.
+"""Scripted experiments too long for a notebook: the learning curves (chapter 3) and the head-to-head (chapter 5).
 
 Run ``python -m ragft.experiments learning-curves`` (about 15 minutes on two CPU cores). It writes
 ``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
@@ -115,11 +115,21 @@ def learning_curves(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves"])
-    parser.add_argument("--out", type=Path, default=STORED)
+    parser.add_argument("experiment", choices=["learning-curves", "head-to-head"])
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
+    parser.add_argument("--quick", action="store_true", help="head-to-head: a few facts, one seed (a smoke test)")
     args = parser.parse_args(argv)
-    learning_curves(args.out)
-    print(f"wrote {args.out}")
+    if args.experiment == "learning-curves":
+        out = args.out or STORED
+        learning_curves(out)
+    else:
+        from ragft import headtohead
+
+        out = args.out or headtohead.STORED
+        if args.quick and args.out is None:
+            raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
+        headtohead.run(out, seeds=(0,) if args.quick else headtohead.SEEDS, quick=args.quick)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

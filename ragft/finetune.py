@@ -62,6 +62,46 @@ def fact_example(question: Any, facts: dict[str, Any]) -> Example:
     return Example(question.question, facts[question.fact_ids[0]].statement)
 
 
+def gold_chunk(chunks: Sequence[Any], fact: Any) -> Any:
+    """The chunk of the fact's document that holds its answer (the one a retriever should find)."""
+    from ragft.evaluate import contains_answer
+
+    for chunk in chunks:
+        if chunk.doc_id == fact.doc_id and contains_answer(chunk.text, [fact.answer]):
+            return chunk
+    raise ValueError(f"no chunk of {fact.doc_id} contains the answer of {fact.id} ({fact.answer!r})")
+
+
+def raft_examples(retriever: Any, questions: Sequence[Any], facts: dict[str, Any], p_gold: float = 0.8,
+                  distractors: int = 1, seed: int = 0) -> list[Example]:
+    """RAFT-style examples: the question after retrieved text, and the reply the model should learn.
+
+    With probability ``p_gold`` the context is the gold chunk plus ``distractors`` chunks the
+    retriever ranked high that do not hold the answer (in random order), and the reply is the fact.
+    Otherwise the context is distractors only and the reply is "I don't know.", so the model also
+    learns to decline when the text it was given does not answer the question.
+    """
+    from ragft.evaluate import contains_answer
+    from ragft.rag import ABSTAIN, build_prompt
+
+    if not 0 <= p_gold <= 1 or distractors < 1:
+        raise ValueError(f"need 0 <= p_gold <= 1 and distractors >= 1, got {p_gold}, {distractors}")
+    rng = random.Random(seed)
+    hits = retriever.search([q.question for q in questions], k=distractors + 4)
+    examples = []
+    for q, h in zip(questions, hits):
+        fact = facts[q.fact_ids[0]]
+        gold = gold_chunk(retriever.chunks, fact)
+        wrong = [c for c, _ in h if c.id != gold.id and not contains_answer(c.text, q.answers)]
+        if rng.random() < p_gold:
+            context, reply = [gold] + wrong[:distractors], fact.statement
+        else:
+            context, reply = wrong[:distractors + 1], ABSTAIN
+        rng.shuffle(context)
+        examples.append(Example(build_prompt(q.question, [c.text for c in context]), reply))
+    return examples
+
+
 def tokenize_example(tokenizer: Any, example: Example, system: str | None = None,
                      max_length: int = 512) -> dict[str, list[int]]:
     """Token ids of prompt + completion + end-of-turn, with the prompt tokens masked out of the labels."""

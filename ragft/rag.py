@@ -98,6 +98,25 @@ class Retriever:
         new.index.add(vectors)
         return new
 
+    def update(self, chunks: Sequence[Chunk]) -> "Retriever":
+        """A retriever where every document that ``chunks`` come from is replaced by those chunks.
+
+        Only the new chunks are embedded; the vectors of all other documents are reused. This is how
+        a RAG system absorbs an edited document: re-chunk it, re-embed it, swap it in.
+        """
+        import faiss
+
+        if not chunks:
+            raise ValueError("no chunks given: pass the new chunks of the changed documents")
+        changed = {c.doc_id for c in chunks}
+        rows = [i for i, c in enumerate(self.chunks) if c.doc_id not in changed]
+        kept = self.index.reconstruct_n(0, self.index.ntotal)[rows]
+        new = object.__new__(Retriever)
+        new.embedder, new.chunks = self.embedder, [self.chunks[i] for i in rows] + list(chunks)
+        new.index = faiss.IndexFlatIP(kept.shape[1])
+        new.index.add(np.concatenate([kept, self.embed([c.text for c in chunks])]))
+        return new
+
     def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, so that the inner product is the cosine similarity."""
         return np.asarray(self.embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,

@@ -1,0 +1,229 @@
+"""Chapter 7's decision guide: RAG, fine-tuning, both, or plain prompting?
+
+``recommend`` turns a product's requirements into a choice and the reasons for it, written as
+plain sentences. The rules are a short list of if-statements, each encoding something that
+chapters 1-6 measured: retrieval is how a model answers from new or private facts, and
+fine-tuning is how it learns a behaviour (a format, a label set, a style). Pass an ``Evidence``
+with your own measured numbers and the reasons quote them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+CHANGE_RATES = ("never", "yearly", "monthly", "weekly", "daily")  # how often the knowledge changes
+HARDWARE = ("cpu", "gpu")
+CHOICES = ("RAG", "fine-tuning", "both", "prompting")
+FAST_CHANGE = ("monthly", "weekly", "daily")  # too often to retrain a model each time
+MIN_EXAMPLES = 100  # the book's fine-tune needed ~184 labelled tickets to reach 0.43 exact match
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a product needs. Invalid values raise ``ValueError`` naming the field."""
+
+    knowledge_changes: str  # one of CHANGE_RATES
+    needs_private_knowledge: bool  # must answer from facts the model cannot know (company documents, ...)
+    labelled_examples: int  # how many input -> desired output examples exist (>= 0)
+    needs_sources: bool  # must answers cite the document they came from?
+    latency_budget_ms: float  # per answer, > 0
+    needs_style_or_format: bool  # a fixed output format, label set or house style the base model does not follow
+    hardware: str = "cpu"  # one of HARDWARE
+
+    def __post_init__(self) -> None:
+        if self.knowledge_changes not in CHANGE_RATES:
+            raise ValueError(f"knowledge_changes must be one of {CHANGE_RATES}, got {self.knowledge_changes!r}")
+        if self.hardware not in HARDWARE:
+            raise ValueError(f"hardware must be one of {HARDWARE}, got {self.hardware!r}")
+        for name in ("needs_private_knowledge", "needs_sources", "needs_style_or_format"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        n = self.labelled_examples
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"labelled_examples must be a whole number >= 0, got {n!r}")
+        budget = self.latency_budget_ms
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+            raise ValueError(f"latency_budget_ms must be a number > 0, got {budget!r}")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Measured numbers (from the book's head-to-head chapter) that the reasons quote. All optional."""
+
+    rag_latency_ms: float | None = None  # p50 per answer with retrieval
+    closed_book_latency_ms: float | None = None  # p50 per answer without retrieval
+    reindex_seconds: float | None = None  # time for RAG to absorb an update
+    retrain_seconds: float | None = None  # time for a fine-tune to absorb an update
+    rag_accuracy: float | None = None  # on new facts, 0..1
+    finetuned_accuracy: float | None = None  # closed book on new facts (held-out wording), 0..1
+    format_accuracy_finetuned: float | None = None  # structured-output exact match after fine-tuning, 0..1
+    format_accuracy_base: float | None = None  # the same, before fine-tuning, 0..1
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if "accuracy" in field.name and not 0 <= value <= 1:
+                raise ValueError(f"{field.name} must be between 0 and 1, got {value!r}")
+            if "accuracy" not in field.name and not value >= 0:
+                raise ValueError(f"{field.name} must be a number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A choice (one of ``CHOICES``), the reasons for it and anything to watch out for."""
+
+    choice: str
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [f"Recommendation: {self.choice}"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        lines += [f"  ! {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def _ms(x: float) -> str:
+    return f"{x:.0f} ms" if x >= 10 else f"{x:.2g} ms"
+
+
+def _s(x: float) -> str:
+    return f"{x:.0f} s" if x >= 100 else f"{x:.1f} s" if x >= 1 else f"{x:.2g} s"
+
+
+def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommendation:
+    """Recommend RAG, fine-tuning, both or prompting for ``req``, quoting ``evidence`` if given."""
+    ev = evidence or Evidence()
+    reasons: list[str] = []
+    warnings: list[str] = []
+    retrieval = training = False
+
+    # Chapters 5-6: retrieval answers from documents; a closed-book fine-tune recalls few new facts.
+    if req.needs_private_knowledge:
+        retrieval = True
+        if ev.rag_accuracy is not None and ev.finetuned_accuracy is not None:
+            numbers = (f"{_pct(ev.rag_accuracy)} of new-fact questions vs {_pct(ev.finetuned_accuracy)} "
+                       "for a closed-book fine-tune")
+        else:
+            numbers = "more new-fact questions than a closed-book fine-tune"
+        reasons.append(f"Facts must come from your documents: retrieval answered {numbers} in the head-to-head.")
+    # Citing alone forces retrieval: a closed-book model cannot point at the document it used.
+    if req.needs_sources:
+        retrieval = True
+        reasons.append("Answers must cite their sources, and only retrieval knows which document an answer came from.")
+    # Chapter 6: an update reaches RAG by re-indexing; a fine-tune must be retrained on it.
+    if req.knowledge_changes in FAST_CHANGE:
+        retrieval = True
+        if ev.reindex_seconds is not None and ev.retrain_seconds is not None:
+            numbers = f"re-indexing took {_s(ev.reindex_seconds)} where retraining took {_s(ev.retrain_seconds)}"
+        else:
+            numbers = "re-indexing absorbs an update in seconds where a fine-tune must be retrained"
+        reasons.append(f"The knowledge changes {req.knowledge_changes}: {numbers}.")
+    # Chapter 4: fine-tuning teaches a behaviour (format, labels, style) from labelled examples.
+    # It is never chosen to store facts, so changing knowledge alone can never lead here.
+    if req.needs_style_or_format and req.labelled_examples >= 1:
+        training = True
+        n = req.labelled_examples
+        numbers = ""
+        if ev.format_accuracy_base is not None and ev.format_accuracy_finetuned is not None:
+            numbers = (f" (exact match went from {_pct(ev.format_accuracy_base)} to "
+                       f"{_pct(ev.format_accuracy_finetuned)} in the book's runs)")
+        reasons.append(f"Answers need a format or style the base model does not follow: "
+                       f"a fine-tune learns it from your {n} labelled example{'s' * (n != 1)}{numbers}.")
+        if n < MIN_EXAMPLES:
+            warnings.append(f"Only {n} labelled example{'s' * (n != 1)}: collect about 100-200 "
+                            "or try few-shot prompting first.")
+    # Without examples there is nothing to fine-tune on.
+    if req.needs_style_or_format and req.labelled_examples == 0:
+        warnings.append("A fixed format or style needs labelled examples to fine-tune on and you have none: "
+                        "collect about 100-200, or describe the format in the prompt with a few examples.")
+
+    if retrieval and training:
+        choice = "both"
+    elif retrieval:
+        choice = "RAG"
+    elif training:
+        choice = "fine-tuning"
+    else:
+        choice = "prompting"
+        reasons.append("Neither retrieval nor training can help yet: prompt the base model, and revisit "
+                       "this choice when you have private documents, sources to cite or labelled examples.")
+
+    # Latency: only warn about numbers that were measured, never invented ones.
+    if retrieval and ev.rag_latency_ms is not None and ev.rag_latency_ms > req.latency_budget_ms:
+        warnings.append(f"Retrieval-augmented answers took {_ms(ev.rag_latency_ms)} at p50, over the budget of "
+                        f"{_ms(req.latency_budget_ms)}: shorten the contexts, retrieve fewer passages (k=1) "
+                        "or use a GPU.")
+    if not retrieval and ev.closed_book_latency_ms is not None and ev.closed_book_latency_ms > req.latency_budget_ms:
+        warnings.append(f"Closed-book answers took {_ms(ev.closed_book_latency_ms)} at p50, over the budget of "
+                        f"{_ms(req.latency_budget_ms)}: shorten the outputs, use a smaller model or a GPU.")
+    # The book's LoRA runs trained a small model on a CPU; bigger models need a GPU.
+    if training and req.hardware == "cpu":
+        warnings.append("LoRA fine-tunes a small model like the book's on a CPU, but a larger model needs a GPU.")
+    return Recommendation(choice, tuple(reasons), tuple(warnings))
+
+
+def scenarios() -> dict[str, Requirements]:
+    """Worked product scenarios for chapter 7, one per kind of answer."""
+    return {
+        "support chatbot over a changing help centre": Requirements(
+            "weekly", needs_private_knowledge=True, labelled_examples=0, needs_sources=False,
+            latency_budget_ms=2000, needs_style_or_format=False),  # -> RAG
+        "ticket triage into a fixed JSON schema": Requirements(
+            "yearly", needs_private_knowledge=False, labelled_examples=184, needs_sources=False,
+            latency_budget_ms=1000, needs_style_or_format=True),  # -> fine-tuning
+        "internal policy assistant that must cite sources, with a triage step": Requirements(
+            "monthly", needs_private_knowledge=True, labelled_examples=300, needs_sources=True,
+            latency_budget_ms=3000, needs_style_or_format=True),  # -> both
+        "a style rewriter with 500 examples": Requirements(
+            "never", needs_private_knowledge=False, labelled_examples=500, needs_sources=False,
+            latency_budget_ms=2000, needs_style_or_format=True, hardware="gpu"),  # -> fine-tuning
+        "general chit-chat": Requirements(
+            "never", needs_private_knowledge=False, labelled_examples=0, needs_sources=False,
+            latency_budget_ms=1500, needs_style_or_format=False),  # -> prompting
+    }
+
+
+def recommend_widget(evidence: Evidence | None = None) -> Any:
+    """An ipywidgets form whose output shows ``recommend``'s answer, updated on every change."""
+    try:
+        import ipywidgets as widgets
+    except ImportError as error:
+        raise ImportError("recommend_widget needs ipywidgets; without it, build a Requirements, "
+                          "call recommend() and print the result instead.") from error
+    start = scenarios()["support chatbot over a changing help centre"]
+    style = {"description_width": "initial"}
+    controls = {
+        "knowledge_changes": widgets.Dropdown(options=CHANGE_RATES, value=start.knowledge_changes,
+                                              description="Knowledge changes", style=style),
+        "needs_private_knowledge": widgets.Checkbox(value=start.needs_private_knowledge,
+                                                    description="Needs private knowledge", style=style),
+        "labelled_examples": widgets.IntText(value=start.labelled_examples, description="Labelled examples",
+                                             style=style),
+        "needs_sources": widgets.Checkbox(value=start.needs_sources, description="Must cite sources", style=style),
+        "latency_budget_ms": widgets.FloatText(value=start.latency_budget_ms, description="Latency budget (ms)",
+                                               style=style),
+        "needs_style_or_format": widgets.Checkbox(value=start.needs_style_or_format,
+                                                  description="Needs a fixed format or style", style=style),
+        "hardware": widgets.Dropdown(options=HARDWARE, value=start.hardware, description="Hardware", style=style),
+    }
+    output = widgets.Output()
+
+    def render(change: Any = None) -> None:
+        try:
+            req = Requirements(**{name: control.value for name, control in controls.items()})
+            text = str(recommend(req, evidence))
+        except ValueError as error:
+            text = f"Invalid input: {error}"
+        output.outputs = ({"output_type": "stream", "name": "stdout", "text": text + "\n"},)
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    render()
+    return widgets.VBox([*controls.values(), output])
