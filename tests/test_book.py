@@ -30,7 +30,9 @@ def test_site_has_every_page_and_the_notebook_outputs(site):
     assert (html / "index.html").exists()
     for page in ["book/intro", "book/environment", "book/references", "book/purpose", "book/training_data",
                  "book/use_cases", "notebooks/00_quick_tour", "notebooks/01_purpose", "notebooks/03a_knowledge_base",
-                 "notebooks/04a_use_cases_rag"]:
+                 "notebooks/04a_use_cases_rag", "book/head_to_head", "book/combining", "book/choosing",
+                 "notebooks/05_head_to_head", "notebooks/06_combining", "notebooks/07_choosing", "book/glossary",
+                 "book/course"]:
         assert (html / f"{page}.html").exists(), page
     tour = (html / "notebooks" / "00_quick_tour.html").read_text()
     assert "cell_output" in tour and "Fernhollow" in tour

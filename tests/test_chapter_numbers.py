@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["purpose", "architecture", "training_data", "use_cases"]
+CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing"]
 
 
 def stored_output(notebook: str) -> str:

@@ -26,3 +26,12 @@ def test_accuracy():
     assert accuracy(["EUR 280", "no idea"], [["EUR 280"], ["31 months"]]) == 0.5
     with pytest.raises(ValueError):
         accuracy([], [])
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("I don't know.", True), ("I do not know the answer", True), ("The text does not say.", True),
+    ("", True), ("It lasts 31 months.", False), ("Not sure, maybe 3 months", False)])
+def test_is_abstention(reply, expected):
+    from ragft.evaluate import is_abstention
+
+    assert is_abstention(reply) is expected
