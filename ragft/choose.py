@@ -56,6 +56,8 @@ class Evidence:
     retrain_seconds: float | None = None  # time for a fine-tune to absorb an update
     rag_accuracy: float | None = None  # on new facts, 0..1
     finetuned_accuracy: float | None = None  # closed book on new facts (held-out wording), 0..1
+    rag_hallucination: float | None = None  # share of confident wrong answers with retrieval, 0..1
+    finetuned_hallucination: float | None = None  # the same for a closed-book fine-tune, 0..1
     format_accuracy_finetuned: float | None = None  # structured-output exact match after fine-tuning, 0..1
     format_accuracy_base: float | None = None  # the same, before fine-tuning, 0..1
 
@@ -64,9 +66,10 @@ class Evidence:
             value = getattr(self, field.name)
             if value is None:
                 continue
-            if "accuracy" in field.name and not 0 <= value <= 1:
+            bounded = "accuracy" in field.name or "hallucination" in field.name
+            if bounded and not 0 <= value <= 1:
                 raise ValueError(f"{field.name} must be between 0 and 1, got {value!r}")
-            if "accuracy" not in field.name and not value >= 0:
+            if not bounded and not value >= 0:
                 raise ValueError(f"{field.name} must be a number >= 0, got {value!r}")
 
 
@@ -108,11 +111,15 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
     if req.needs_private_knowledge:
         retrieval = True
         if ev.rag_accuracy is not None and ev.finetuned_accuracy is not None:
-            numbers = (f"{_pct(ev.rag_accuracy)} of new-fact questions vs {_pct(ev.finetuned_accuracy)} "
-                       "for a closed-book fine-tune")
+            numbers = (f": on held-out questions retrieval answered {_pct(ev.rag_accuracy)} and a closed-book "
+                       f"fine-tune {_pct(ev.finetuned_accuracy)}")
+            if ev.rag_hallucination is not None and ev.finetuned_hallucination is not None:
+                numbers += (f", but the fine-tune gave a confident wrong answer {_pct(ev.finetuned_hallucination)} "
+                            f"of the time against {_pct(ev.rag_hallucination)} with retrieval")
         else:
-            numbers = "more new-fact questions than a closed-book fine-tune"
-        reasons.append(f"Facts must come from your documents: retrieval answered {numbers} in the head-to-head.")
+            numbers = ""
+        reasons.append(f"Facts must come from your documents{numbers}; only retrieval can show where an answer "
+                       "came from and take a change without retraining.")
     # Citing alone forces retrieval: a closed-book model cannot point at the document it used.
     if req.needs_sources:
         retrieval = True
