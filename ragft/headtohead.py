@@ -250,6 +250,8 @@ def measure_serving(system: str, adapter: str | None, questions: list[str], thre
 def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, latency_questions: int = 10) -> dict:
     """The whole experiment; writes the results to ``out`` as JSON and returns them."""
     import ragft
+    from ragft.data import load_questions
+    from ragft.evaluate import contains_answer
     from ragft.models import load_embedder, load_generator
     from ragft.rag import abstention_threshold, chunk_by_heading
 
@@ -258,11 +260,10 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, l
     model, tokenizer = load_generator()
     embedder = load_embedder()
     retriever, index_seconds = build_index(embedder, setup.documents)
-    from ragft.data import load_questions
-
     train_scores = [h[0][1] for h in retriever.search([q.question for q in load_questions("train")], k=1)]
     threshold = abstention_threshold(train_scores, 0.95)
     fresh, reindex_seconds = absorb_update(retriever, setup.documents, setup.updates)
+    changed = updated_documents(setup.documents, setup.updates)
     new_facts = updated_facts(setup.facts, setup.updates)
     sets = {"test": setup.test, "unanswerable": setup.unanswerable}
     results: dict[str, Any] = {
@@ -271,8 +272,7 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, l
         "question_ids": {k: [q.id for q in v] for k, v in {**sets, "updates": setup.updates}.items()},
         "index": {"chunks": len(retriever.chunks), "build_seconds": round(index_seconds, 2),
                   "reindex_seconds": round(reindex_seconds, 2),
-                  "changed_documents": len(updated_documents(setup.documents, setup.updates)),
-                  "changed_chunks": sum(len(chunk_by_heading(d)) for d in updated_documents(setup.documents, setup.updates)),
+                  "changed_documents": len(changed), "changed_chunks": sum(len(chunk_by_heading(d)) for d in changed),
                   "bytes": retriever.index.ntotal * retriever.index.d * 4},
         "model_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
         "embedder_bytes": sum(p.numel() * p.element_size() for p in embedder.parameters()), "runs": []}
@@ -302,8 +302,6 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, l
         run_result["eval_seconds"] = round(time.perf_counter() - started, 1)
         results["runs"].append(run_result)
         log(json.dumps({k: v for k, v in run_result.items() if k not in ("outcomes", "replies")}), flush=True)
-
-    from ragft.evaluate import contains_answer
 
     evaluate("base", model, None, None, True)
     evaluate("rag", model, None, None, True)
@@ -367,3 +365,28 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         row.update(results["serving"][system])
         rows.append(row)
     return rows
+
+
+def freshness(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per system: how it absorbs the update and in how many seconds, and the share of update questions
+    answered with the old answer before (first seed), the new answer before absorbing, and the new answer
+    after (mean over seeds; for the closed-book fine-tune, after retraining)."""
+
+    def share(outcomes: Sequence[int]) -> float:
+        return sum(o == 1 for o in outcomes) / len(outcomes)
+
+    out = {}
+    for system in SYSTEMS:
+        runs = [r for r in results["runs"] if r["system"] == system]
+        after = statistics.mean(share(r["outcomes"]["updates_after"]) for r in runs)
+        row = {"old_before": sum(runs[0]["outcomes"]["updates_old_answer"]) / results["sizes"]["updates"],
+               "new_before": share(runs[0]["outcomes"]["updates_before"]), "new_after": after}
+        if system in RETRIEVAL_K:
+            row.update(how="re-embed the changed documents", seconds=results["index"]["reindex_seconds"])
+        elif system == "finetuned":
+            row.update(how="train again on the updated facts", seconds=results["retrain"]["training_seconds"],
+                       new_before=after, new_after=share(results["retrain"]["updates_after"]))
+        else:
+            row.update(how="nothing to absorb (no knowledge)", seconds=0.0)
+        out[system] = row
+    return out

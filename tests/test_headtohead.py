@@ -114,3 +114,14 @@ def test_quick_needs_its_own_output_file():
 
     with pytest.raises(SystemExit, match="--out"):
         experiments.main(["head-to-head", "--quick"])
+
+
+def test_freshness_reads_the_retrain_for_the_closed_book_fine_tune():
+    stored = h2h.load_stored()
+    fresh = h2h.freshness(stored)
+    assert list(fresh) == list(h2h.SYSTEMS)
+    retrained = stored["retrain"]["updates_after"]
+    assert fresh["finetuned"]["new_after"] == sum(o == 1 for o in retrained) / len(retrained)
+    assert fresh["finetuned"]["seconds"] == stored["retrain"]["training_seconds"]
+    assert fresh["rag"]["seconds"] == stored["index"]["reindex_seconds"] and fresh["base"]["seconds"] == 0.0
+    assert all(0 <= f[k] <= 1 for f in fresh.values() for k in ("old_before", "new_before", "new_after"))
