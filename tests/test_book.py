@@ -172,3 +172,18 @@ def test_every_notebook_starts_with_the_configured_setup_cell():
 
 def test_notebook_index_matches_the_notebooks_stored_timings():
     assert notebook_index.main(check=True) == 0, "run python tools/notebook_index.py"
+
+
+def test_glossary_has_25_terms_each_linked_from_the_book():
+    block = (ROOT / "book" / "glossary.md").read_text().split("```{glossary}")[1].split("\n```")[0]
+    terms = [ln.strip() for ln in block.splitlines() if ln.strip() and not ln.startswith(" ")]
+    assert len(terms) >= 25, f"{len(terms)} terms"
+    linked = set()
+    chapter_links = 0
+    for page in (ROOT / "book").glob("*.md"):
+        for text, target in re.findall(r"\{term\}`([^`<]+?)(?:\s*<([^>]+)>)?`", page.read_text()):
+            linked.add((target or text).strip().lower())
+            chapter_links += page.stem in CHAPTERS
+    missing = [t for t in terms if t.lower() not in linked]
+    assert not missing, f"glossary terms no page links to: {missing}"
+    assert chapter_links >= len(terms), "the chapters themselves should link most terms"
