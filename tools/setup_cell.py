@@ -18,13 +18,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 TEMPLATE = '''\
-# Setup. In Colab: install the book's package and what Colab lacks (never torch), and say what
-# was installed. Anywhere else this cell does nothing: the README's install has everything.
+# Setup for Colab: installs this book's package and what Colab lacks
+# (never torch), and prints what it did. Elsewhere it does nothing.
 import sys
 if "google.colab" in sys.modules:
     import subprocess
     SOURCE = "{source}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"ragft @ {{SOURCE}}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "--no-deps", f"ragft @ {{SOURCE}}"], check=True)
     from ragft.colab import install
     install()'''
 
