@@ -103,7 +103,6 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
     assert ragft_file.startswith(str(colab["py"].parents[1])), f"ragft was not imported from the venv: {ragft_file}"
     assert str(ROOT) not in paths and str(ROOT) not in ragft_file
     assert torch_now.strip() == colab["torch"].strip(), "torch was reinstalled"
-    # Same answers as the stored notebook (the versions are the book's own): compare the text outputs.
     # The cells nbval checks must print what the stored notebook printed (the versions are the book's).
     # Warnings on stderr are left out: a fresh environment may warn where the book's does not.
     def text(outputs):
