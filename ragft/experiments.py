@@ -1,6 +1,7 @@
-"""Scripted experiments too long for a notebook: the learning curves (chapter 3) and the head-to-head (chapter 5).
+"""Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7)
+and the head-to-head (chapter 5).
 
-Run ``python -m ragft.experiments learning-curves`` (about 15 minutes on two CPU cores). It writes
+Run ``python -m ragft.experiments learning-curves`` (about 5 minutes on two CPU cores). It writes
 ``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
 training-data notebook plots that file and re-runs its
 cheapest points live, so the tests notice when the stored results stop matching the code.
@@ -15,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-TICKET_SIZES = (25, 50, 100, 184)
 PARAPHRASES = (1, 2, 3)
 N_FACTS = 24
 STORED = Path(__file__).parent / "results" / "learning_curves.json"
@@ -33,31 +33,6 @@ def chosen_facts(n: int = N_FACTS, seed: int = 0) -> list[str]:
     from ragft.data import load_facts
 
     return sorted(random.Random(seed).sample(sorted(f.id for f in load_facts()), n))
-
-
-def behaviour_point(model: Any, tokenizer: Any, n: int, epochs: float = 2.0, batch_size: int = 4,
-                    lr: float = 3e-3, seed: int = 0) -> dict[str, Any]:
-    """Train a fresh adapter on the first ``n`` training tickets for ``epochs``; score it on the test tickets."""
-    from ragft.data import load_tickets
-    from ragft.finetune import (TICKET_SYSTEM, evaluate_loss, fit_lora, greedy_exact_match, ticket_example,
-                                tokenize_example, train_val_split)
-
-    fit, val = train_val_split(load_tickets("train"), val_fraction=0.08, seed=0)
-    if not 0 < n <= len(fit):
-        raise ValueError(f"n must be between 1 and {len(fit)}, got {n}")
-    steps = math.ceil(epochs * n / batch_size)
-    started = time.perf_counter()
-    tuned, history = fit_lora(model, tokenizer, [ticket_example(t) for t in fit[:n]], system=TICKET_SYSTEM,
-                              val_examples=[ticket_example(t) for t in val], steps=steps, batch_size=batch_size,
-                              lr=lr, eval_every=max(1, steps // 6), seed=seed)
-    test = [tokenize_example(tokenizer, ticket_example(t), TICKET_SYSTEM) for t in load_tickets("test")]
-    result = {"n": n, "steps": steps, "exact_match": round(sum(greedy_exact_match(tuned, test, tokenizer.pad_token_id))
-                                                           / len(test), 4),
-              "test_loss": round(evaluate_loss(tuned, test, tokenizer.pad_token_id), 4),
-              "train_loss": [round(x, 4) for x in history.train_loss], "val_steps": history.val_steps,
-              "val_loss": [round(x, 4) for x in history.val_loss], "seconds": round(time.perf_counter() - started, 1)}
-    tuned.unload()
-    return result
 
 
 def facts_point(model: Any, tokenizer: Any, paraphrases: int, epochs: float = 4.0, batch_size: int = 8,
@@ -95,16 +70,13 @@ def facts_point(model: Any, tokenizer: Any, paraphrases: int, epochs: float = 4.
 
 
 def learning_curves(out: Path) -> dict[str, Any]:
-    """Every point of both curves, written to ``out`` as JSON."""
+    """Every point of the facts curve, written to ``out`` as JSON (the behaviour curves are in ``triage``)."""
     import ragft
     from ragft.models import load_generator
 
     ragft.set_seed(0)
     model, tokenizer = load_generator()
-    results: dict[str, Any] = {"behaviour": [], "facts": [], "versions": ragft.versions()}
-    for n in TICKET_SIZES:
-        results["behaviour"].append(behaviour_point(model, tokenizer, n))
-        print(json.dumps({k: v for k, v in results["behaviour"][-1].items() if "loss" not in k}), flush=True)
+    results: dict[str, Any] = {"facts": [], "versions": ragft.versions()}
     for p in PARAPHRASES:
         results["facts"].append(facts_point(model, tokenizer, p))
         print(json.dumps({k: v for k, v in results["facts"][-1].items() if "loss" not in k}), flush=True)
@@ -115,13 +87,22 @@ def learning_curves(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves", "head-to-head"])
+    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "triage"])
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
-    parser.add_argument("--quick", action="store_true", help="head-to-head: a few facts, one seed (a smoke test)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
     if args.experiment == "learning-curves":
         out = args.out or STORED
         learning_curves(out)
+    elif args.experiment == "triage":
+        from ragft import triage
+
+        if args.quick and args.out is None:
+            raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
+        out = args.out or triage.STORED
+        triage.run(out, adapter_out=out.parent / "triage-adapter" if args.quick else triage.ADAPTER_DIR,
+                   quick=args.quick)
     else:
         from ragft import headtohead
 

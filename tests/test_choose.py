@@ -180,3 +180,14 @@ def test_widget_recomputes_on_change():
     assert "Only 30 labelled examples" in shown()
     by_name["Latency budget (ms)"].value = 0
     assert "latency_budget_ms" in shown()  # a bad value is reported, not raised
+
+
+def test_a_measured_classifier_is_offered_before_a_fine_tune():
+    req = make(needs_style_or_format=True, labelled_examples=160)
+    without = recommend(req, EVIDENCE)
+    assert not any("classifier" in w for w in without.warnings)
+    with_classifier = recommend(req, dataclasses.replace(EVIDENCE, format_accuracy_classifier=0.57))
+    assert with_classifier.choice == "fine-tuning"
+    assert any("classifier" in w and "57 %" in w and "43 %" in w for w in with_classifier.warnings)
+    with pytest.raises(ValueError, match="format_accuracy_classifier"):
+        Evidence(format_accuracy_classifier=1.5)

@@ -2,7 +2,7 @@
 
 What is simulated:
 - a fresh virtual environment holding only what Colab preinstalls (torch, transformers,
-  sentence-transformers, numpy, matplotlib, pandas, ipykernel, ipywidgets; at the versions this
+  sentence-transformers, numpy, matplotlib, pandas, ipykernel, ipywidgets, scikit-learn; at the versions this
   environment has);
 - a kernel in which ``google.colab`` is imported at start-up, as in Colab (a fake, empty module);
 - the notebook run from an unrelated folder, with the repository not on ``sys.path``;
@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from setup_cell import first_code_cell, source  # noqa: E402
 
-# The issue's list, plus ipywidgets, which Colab also preinstalls and chapter 7's form needs.
+# The issue's list, plus ipywidgets (chapter 7's form) and scikit-learn (chapter 4's classifier), which Colab
+# also preinstalls.
 COLAB_PREINSTALLED = ["torch", "transformers", "sentence-transformers", "numpy", "matplotlib", "pandas", "ipykernel",
-                      "ipywidgets"]
+                      "ipywidgets", "scikit-learn"]
 NOTEBOOKS = os.environ.get("RAGFT_COLAB_NOTEBOOKS", "00_quick_tour").split()
 
 

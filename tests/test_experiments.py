@@ -12,17 +12,10 @@ def test_chosen_facts_are_a_fixed_draw_of_known_facts():
     assert set(ids) <= {f.id for f in load_facts()}
 
 
-def test_behaviour_point_refuses_an_impossible_size():
-    with pytest.raises(ValueError, match="between 1 and"):
-        experiments.behaviour_point(None, None, 10_000)
-
-
 def test_stored_learning_curves_cover_every_point():
     stored = experiments.load_stored()
-    assert [p["n"] for p in stored["behaviour"]] == list(experiments.TICKET_SIZES)
     assert [p["paraphrases"] for p in stored["facts"]] == list(experiments.PARAPHRASES)
-    for p in stored["behaviour"]:
-        assert 0 <= p["exact_match"] <= 1 and len(p["train_loss"]) == p["steps"]
+    assert "behaviour" not in stored  # the confounded behaviour curve gave way to ragft.triage's two curves
     for p in stored["facts"]:
         assert 0 <= p["new_wording"] <= 1 and p["examples"] == p["paraphrases"] * experiments.N_FACTS
 

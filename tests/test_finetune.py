@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ragft.finetune import (IGNORE_INDEX, Example, add_lora, collate, count_parameters, field_scores,
+from ragft.finetune import (IGNORE_INDEX, Example, add_lora, collate, count_parameters, exact_matches, field_scores,
                             parse_json_reply, tokenize_example, train, train_val_split)
 
 
@@ -52,7 +52,10 @@ def test_parse_json_reply_and_field_scores():
     assert parse_json_reply('{"a": broken} {"a": "ok"}') == {"a": "ok"}
     scores = field_scores(['{"a": "x", "b": "y"}', '{"a": "x", "b": "n"}', "nothing"],
                           [{"a": "x", "b": "y"}] * 3)
-    assert scores == {"a": 2 / 3, "b": 1 / 3, "exact_match": 1 / 3, "valid_json": 2 / 3}
+    assert scores == {"a": 2 / 3, "b": 1 / 3, "exact_match": 1 / 3, "valid_json": 2 / 3, "valid_record": 0.0}
+    assert exact_matches(['{"b": "y", "a": "x"}', '{"a": "x"}'], [{"a": "x", "b": "y"}] * 2) == [True, False]
+    with pytest.raises(ValueError):
+        exact_matches(["{}"], [])
 
 
 def test_lora_trains_only_adapters_and_lowers_the_loss():
@@ -195,3 +198,28 @@ def test_fit_lora_gives_the_same_adapter_whatever_ran_before(tmp_path, monkeypat
     b, _ = fit_lora(_tiny_llama(), Tok(), data, steps=2, batch_size=1, layers=None, cache=False)
     x = torch.tensor([[1, 2, 3]])
     assert torch.equal(a(x).logits, b(x).logits)
+
+
+def test_train_stops_early_and_keeps_the_best_step():
+    import torch
+
+    model = add_lora(_tiny_llama(), r=2)
+    data = [{"input_ids": [1, 5, 6], "labels": [IGNORE_INDEX, 5, 6]}] * 4
+    scores = iter([0.5, 0.9, 0.7, 0.6, 0.4, 0.3])  # best at the 2nd evaluation, then three worse ones
+    kept = {}
+
+    def score(m):
+        value = next(scores)
+        if value == 0.9:
+            kept.update({n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad})
+        return value
+
+    history = train(model, data, pad_id=0, val_examples=data[:1], batch_size=2, steps=50, eval_every=2, lr=1e-2,
+                    schedule="constant", score_fn=score, patience=3, progress=False)
+    assert history.val_steps == [2, 4, 6, 8, 10] and history.val_score == [0.5, 0.9, 0.7, 0.6, 0.4]
+    assert history.best_step == 4 and len(history.steps) == 10
+    assert all(torch.equal(p, kept[n]) for n, p in model.named_parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="score_fn"):
+        train(model, data, pad_id=0, steps=2, patience=2, progress=False)
+    with pytest.raises(ValueError, match="schedule"):
+        train(model, data, pad_id=0, steps=2, schedule="cosine", progress=False)
