@@ -25,16 +25,16 @@ def triage(model: Any, tokenizer: Any, prompts: Sequence[str], constrained: bool
     """Greedy replies to triage prompts; ``constrained`` lets the model write only a valid record."""
     from ragft.models import generate
 
-    extra = {"prefix_allowed_tokens_fn": RecordConstraint(tokenizer)} if constrained else {}
     if not constrained:
         return generate(model, tokenizer, list(prompts), max_new_tokens=MAX_NEW_TOKENS, system=system,
                         batch_size=batch_size)
+    constraint = RecordConstraint(tokenizer)
     out: list[str] = []
     for start in range(0, len(prompts), batch_size):  # the constraint needs each batch's prompt width
         batch = list(prompts[start:start + batch_size])
-        extra["prefix_allowed_tokens_fn"].prompt_width = _prompt_width(tokenizer, batch, system)
+        constraint.prompt_width = _prompt_width(tokenizer, batch, system)
         out += generate(model, tokenizer, batch, max_new_tokens=MAX_NEW_TOKENS, system=system,
-                        batch_size=len(batch), **extra)
+                        batch_size=len(batch), prefix_allowed_tokens_fn=constraint)
     return out
 
 
@@ -267,7 +267,7 @@ def train_recipe(model: Any, tokenizer: Any, fit: Sequence[Any], val: Sequence[A
 
     torch.manual_seed(seed)
     model = add_lora(model, r=recipe["r"], alpha=recipe["alpha"], layers=recipe["layers"])
-    (history), seconds = _timed(lambda: train(
+    history, seconds = _timed(lambda: train(
         model, data, tokenizer.pad_token_id, val_examples=val_data, batch_size=BATCH_SIZE, lr=recipe["lr"],
         eval_every=EVAL_EVERY, seed=seed, steps=steps, schedule=recipe.get("schedule", "constant"),
         score_fn=score if select else None, patience=recipe.get("patience", patience) if select else None,

@@ -22,7 +22,8 @@ def test_constrained_decoding_writes_only_valid_records(generator):
     replies = triage.triage(model, tok, prompts, constrained=True)
     assert all(is_valid_record(r) for r in replies) and all(r in triage.valid_records() for r in replies)
     constraint = triage.RecordConstraint(tok)
-    assert constraint.tree[()] == {tok("{", add_special_tokens=False)["input_ids"][0]}
+    (first,) = constraint.tree[()]  # every valid record starts the same way
+    assert tok.decode([first]).startswith("{")
 
 
 def test_few_shot_prompt_shows_the_examples_before_the_ticket():
