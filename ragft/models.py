@@ -211,9 +211,15 @@ def generate(
     max_new_tokens: int = 48,
     system: str | None = None,
     batch_size: int = 8,
+    confidence: bool = False,
     **kwargs: Any,
-) -> str | list[str]:
-    """Answer one prompt (or a list) with the chat template; greedy by default; only the new text is returned."""
+) -> Any:
+    """Answer one prompt (or a list) with the chat template; greedy by default; only the new text is returned.
+
+    With ``confidence=True`` it returns ``(texts, confidences)``: each reply's mean token log-probability
+    (0 is certain; the more negative, the less sure the model was of the words it chose), counted over
+    the reply's tokens up to and including its end-of-turn token.
+    """
     import torch
 
     single = isinstance(prompts, str)
@@ -224,12 +230,22 @@ def generate(
     texts = [chat_prompt(tokenizer, p, system) for p in items]
     kwargs.setdefault("do_sample", False)
     out: list[str] = []
+    sure: list[float] = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                           add_special_tokens=False).to(model.device)
         with torch.no_grad():
-            ids = model.generate(**batch, max_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id, **kwargs)
-        new = ids[:, batch["input_ids"].shape[1]:]
+            result = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                    output_scores=confidence, return_dict_in_generate=True, **kwargs)
+        new = result.sequences[:, batch["input_ids"].shape[1]:]
         out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        if confidence:
+            logp = model.compute_transition_scores(result.sequences, result.scores, normalize_logits=True)
+            ended = torch.zeros_like(new, dtype=torch.bool)  # positions after the first end-of-sequence token
+            stop = (new == tokenizer.eos_token_id) | (new == tokenizer.pad_token_id)
+            ended[:, 1:] = stop.cumsum(dim=1)[:, :-1] > 0
+            keep = (~ended).float()
+            sure += ((logp * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)).tolist()
+    if confidence:
+        return (out[0], sure[0]) if single else (out, sure)
     return out[0] if single else out

@@ -132,6 +132,100 @@ class Retriever:
         return hits[0] if single else hits
 
 
+WORD = re.compile(r"[a-z0-9]+(?:[.\-/][a-z0-9]+)*")  # keeps "cg-4", "2.4", "v3.2.1" and "er26500" whole
+
+
+def bm25_tokens(text: str) -> list[str]:
+    """Lower-case words for BM25, with product codes and version numbers kept as one token."""
+    return WORD.findall(text.lower())
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> list[int]:
+    """Items ordered by the sum of ``1 / (k + rank)`` over the rankings (Cormack et al., 2009)."""
+    score: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, 1):
+            score[item] = score.get(item, 0.0) + 1 / (k + rank)
+    return sorted(score, key=lambda i: (-score[i], i))
+
+
+class HybridRetriever:
+    """Dense ranking and BM25 keyword ranking (the ``bm25s`` library), fused by reciprocal rank fusion.
+
+    Questions full of product codes and version numbers are where keywords help a small embedder.
+    ``search`` returns ``(chunk, cosine)`` pairs like ``Retriever``; the cosine is the dense score.
+    """
+
+    def __init__(self, dense: Retriever, rrf_k: int = 60) -> None:
+        import bm25s
+
+        self.dense, self.chunks, self.rrf_k = dense, dense.chunks, rrf_k
+        self.bm25 = bm25s.BM25()
+        self.bm25.index([bm25_tokens(c.text) for c in self.chunks], show_progress=False)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
+        return self.dense.embed(texts, batch_size, show_progress_bar)
+
+    def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
+        single = isinstance(questions, str)
+        qs = [normalize_question(q) for q in ([questions] if single else questions)]
+        n = len(self.chunks)
+        dense = self.dense.search(qs, k=n)
+        index = {c.id: i for i, c in enumerate(self.chunks)}
+        hits = []
+        for q, ranked in zip(qs, dense):
+            cosine = {index[c.id]: s for c, s in ranked}
+            keyword = np.argsort(-self.bm25.get_scores(bm25_tokens(q)), kind="stable")
+            fused = reciprocal_rank_fusion([[index[c.id] for c, _ in ranked], keyword.tolist()], self.rrf_k)
+            hits.append([(self.chunks[i], cosine[i]) for i in fused[:k]])
+        return hits[0] if single else hits
+
+    def update(self, chunks: Sequence[Chunk]) -> "HybridRetriever":
+        """The dense index updated as ``Retriever.update`` does; the keyword index is rebuilt (it is cheap)."""
+        return HybridRetriever(self.dense.update(chunks), self.rrf_k)
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a chunk (a line on its own, such as a heading, counts as one)."""
+    return [" ".join(p.split()) for p in SENTENCE_END.split(text.replace("\n", "\n\n")) if p.strip()]
+
+
+class SentenceSelector:
+    """Keep only the ``n`` sentences of the retrieved chunks most similar to the question.
+
+    A small model reads a short context better than a whole section. Each kept sentence stays with
+    its chunk's first line (the document and section title), so that "the cell lasts 31 months"
+    still says which product it is about. Sentence vectors are computed once per chunk and reused.
+    """
+
+    def __init__(self, retriever: Any, n: int = 3) -> None:
+        if n < 1:
+            raise ValueError(f"need n >= 1 sentences, got {n}")
+        self.retriever, self.n = retriever, n
+        self._cache: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def _sentences(self, chunk: Chunk) -> tuple[list[str], np.ndarray]:
+        if chunk.text not in self._cache:
+            parts = split_sentences(chunk.text)
+            self._cache[chunk.text] = (parts, self.retriever.embed(parts))
+        return self._cache[chunk.text]
+
+    def contexts(self, question: str, chunks: Sequence[Chunk]) -> list[str]:
+        """One context per chunk that keeps a sentence: its title line, then its kept sentences in order."""
+        q = self.retriever.embed([normalize_question(question)])[0]
+        scored = []
+        for c, chunk in enumerate(chunks):
+            parts, vectors = self._sentences(chunk)
+            scored += [(float(v @ q), c, i) for i, v in enumerate(vectors) if i > 0 or len(parts) == 1]
+        keep = sorted((c, i) for _, c, i in sorted(scored, reverse=True)[:self.n])
+        out = []
+        for c in dict.fromkeys(c for c, _ in keep):
+            parts = self._sentences(chunks[c])[0]
+            body = " ".join(parts[i] for cc, i in keep if cc == c)
+            out.append(f"{parts[0]}\n{body}" if len(parts) > 1 else body)
+        return out
+
+
 def retrieval_scores(retriever: Retriever, questions: Sequence[Any], k: int = 3,
                      query_vectors: np.ndarray | None = None) -> dict[str, float]:
     """Recall@1 and recall@k over distinct documents, and how often the answer text is inside the top-k chunks.
@@ -175,6 +269,8 @@ def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequ
 
 
 ABSTAIN = "I don't know."
+READER_SYSTEM = ("Answer the question from the text you are given, with the words of the text. "
+                 "If the text does not say, reply: I don't know.")
 
 LAYOUTS = ("plain", "numbered", "question-first")
 

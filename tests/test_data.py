@@ -1,9 +1,10 @@
 """The running example: enough data, consistent, and no test question leaked from train."""
+import re
 from collections import Counter
 
 import pytest
 
-from ragft import data
+from ragft import data, evaluate
 
 
 def test_knowledge_base_size():
@@ -127,3 +128,34 @@ def test_remove_boilerplate_drops_lines_repeated_across_documents():
     assert cleaned[0].text == "# Doc 0\n\nFact 0." and cleaned[4].text == docs[4].text
     with pytest.raises(ValueError):
         data.remove_boilerplate([])
+
+
+NUMBER_WORD = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+                         r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+                         r"eighty|ninety|hundred|thousand|million)\b")
+
+
+def test_aliases_are_consistent_and_safe():
+    questions = [q for split in ("train", "test", "updates") for q in data.load_questions(split)]
+    by_answer: dict[tuple, set] = {}
+    for q in questions:
+        by_answer.setdefault((q.fact_ids[0], q.answer), set()).add(q.aliases)
+        for alias in q.aliases:
+            assert alias.strip() and data.normalize(alias) != data.normalize(q.answer), (q.id, alias)
+            if re.search(r"\d", q.answer):
+                # the number stays: written in digits or spelled out ("31 months" -> "thirty-one months")
+                assert re.search(r"\d", alias) or NUMBER_WORD.search(alias.lower()), (q.id, alias)
+            if re.search(r"[^\d\s.,]", q.answer):
+                # the unit or word stays: never a bare number for "31 months" or "EUR 65"
+                assert re.search(r"[^\d\s.,]", alias), (q.id, alias)
+    assert not {k: v for k, v in by_answer.items() if len(v) > 1}, "same fact and answer, different aliases"
+    assert sum(bool(q.aliases) for q in data.load_questions("test")) >= 30
+
+
+def test_aliases_keep_a_wrong_currency_wrong():
+    q = next(q for q in data.load_questions("test") if q.answer.startswith("EUR ") and q.answer[4:].isdigit())
+    number = q.answer[4:]
+    assert not evaluate.contains_answer(f"It costs ${number}.", q.answers)
+    assert not evaluate.contains_answer(f"It costs {number} dollars.", q.answers)
+    assert f"{number} euros" in q.aliases
+    assert evaluate.contains_answer(f"It costs {number} euros.", q.answers)

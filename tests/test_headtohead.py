@@ -1,34 +1,83 @@
 """The head-to-head experiment's pieces (chapter 5), and the stored results the notebooks read."""
+import math
+
 import pytest
 
 from ragft import headtohead as h2h
-from ragft.data import Document, Question, load_facts, load_questions
+from ragft.data import Document, load_facts, load_questions
 
 
-def q(answer, id_="q"):
-    return Question(id_, "What?", answer, ("F1",) if answer else ())
+def graded(confidence, correct, idk=None):
+    return {"confidence": list(confidence), "correct": list(correct),
+            "idk": list(idk) if idk is not None else [False] * len(correct)}
 
 
-def test_score_tells_correct_declined_and_hallucinated():
-    questions = [q("31 months"), q("31 months"), q("31 months"), q(None)]
-    replies = ["It lasts 31 months.", "I don't know.", "It lasts 13 months.", "About 2 kg."]
-    assert h2h.score(replies, [False, True, False, False], questions) == [1, 0, -1, -1]
-    # a reply that names the answer but was declined by the retrieval threshold is not counted as correct
-    assert h2h.score(["31 months"], [True], [q("31 months")]) == [0]
+def test_outcomes_tell_correct_declined_and_confidently_wrong():
+    g = graded([-0.1, -0.1, -0.9, -0.1], [True, False, True, False], [False, True, False, False])
+    assert h2h.outcomes(g, None) == [1, 0, 1, -1]
+    assert h2h.outcomes(g, -0.5) == [1, 0, 0, -1]  # below the threshold: declined, even when right
+
+
+def test_choose_threshold_maximises_right_minus_wrong_on_validation():
+    # sure answers are right, unsure ones wrong: the threshold falls between them
+    g = graded([-0.1, -0.2, -0.3, -0.8, -0.9], [True, True, True, False, False])
+    t = h2h.choose_threshold(g)
+    assert -0.8 < t < -0.3
+    assert h2h.outcomes(g, t) == [1, 1, 1, 0, 0]
+    # every answer right: no threshold beats answering everything
+    assert h2h.choose_threshold(graded([-0.5, -0.1], [True, True])) is None
+    # every answer wrong: decline all of them
+    t = h2h.choose_threshold(graded([-0.5, -0.1], [False, False]))
+    assert h2h.outcomes(graded([-0.5, -0.1], [False, False]), t) == [0, 0]
+    # "I don't know" replies are not candidates
+    assert h2h.choose_threshold(graded([-0.1, -0.9], [True, False], [False, True])) is None
 
 
 def test_summarise_rates():
-    rates = h2h.summarise({"test": [1, 0, -1, 1], "unanswerable": [0, 0, -1, 0]})
-    assert rates == {"accuracy": 0.5, "abstention": 0.75, "hallucination": 0.25}
+    rates = h2h.summarise([1, 0, -1, 1], [0, 0, -1, 0])
+    assert rates["accuracy"] == 0.5 and rates["coverage"] == 0.75 and rates["abstention"] == 0.75
+    assert rates["selective_accuracy"] == pytest.approx(2 / 3) and rates["confident_wrong"] == 0.25
+    assert math.isnan(h2h.summarise([0, 0], [0])["selective_accuracy"])
 
 
-def test_setup_holds_every_updated_fact_and_only_its_facts_questions():
+def test_risk_coverage_and_equal_coverage():
+    g = graded([-0.1, -0.2, -0.3, -0.4], [True, False, True, False], [False, False, False, True])
+    coverage, risk = h2h.risk_coverage(g)
+    assert coverage == [0.25, 0.5, 0.75] and risk == [0.0, 0.5, pytest.approx(1 / 3)]
+    assert h2h.accuracy_at_coverage(g, 0.25) == 1.0 and h2h.accuracy_at_coverage(g, 1.0) == 0.5
+    with pytest.raises(ValueError):
+        h2h.accuracy_at_coverage(g, 0)
+
+
+def test_reciprocal_rank_fusion_and_bm25_tokens():
+    from ragft.rag import bm25_tokens, reciprocal_rank_fusion
+
+    assert reciprocal_rank_fusion([[0, 1, 2], [1, 2, 0]]) == [1, 0, 2]  # 1 is 2nd and 1st
+    assert reciprocal_rank_fusion([[3], [3, 4]]) == [3, 4]
+    assert bm25_tokens("The CG-4 runs firmware v4.2.0; cell ER26500.") == [
+        "the", "cg-4", "runs", "firmware", "v4.2.0", "cell", "er26500"]
+
+
+def test_split_sentences_keeps_the_title_line_apart():
+    from ragft.rag import split_sentences
+
+    assert split_sentences("Probe: Battery\n\nThe cell lasts 31 months. It is an ER26500.\n- 3.6 V") == [
+        "Probe: Battery", "The cell lasts 31 months.", "It is an ER26500.", "- 3.6 V"]
+
+
+def test_split_holds_out_one_fact_in_five_and_one_paraphrase_per_fact():
     setup = h2h.load_setup()
-    updated = {u.fact_ids[0] for u in setup.updates}
-    assert updated <= set(setup.fact_ids) and len(setup.fact_ids) == len(updated) + h2h.N_OTHER_FACTS
-    assert {x.fact_ids[0] for x in setup.train} == set(setup.fact_ids) == {x.fact_ids[0] for x in setup.test}
-    assert len(setup.train) == 3 * len(setup.test) and len(setup.unanswerable) == len(load_questions("unanswerable"))
-    assert h2h.load_setup().fact_ids == setup.fact_ids  # a fixed draw
+    facts = load_facts()
+    assert len(setup.unseen_ids) == round(h2h.UNSEEN_SHARE * len(facts))
+    assert set(setup.unseen_ids).isdisjoint(setup.trained_ids)
+    assert not {u.fact_ids[0] for u in setup.updates} & set(setup.unseen_ids)  # updates change trained facts
+    train_facts = {q.fact_ids[0] for q in setup.train}
+    assert train_facts == set(setup.trained_ids)  # nothing about an unseen fact is trained on
+    assert len(setup.train) == 2 * len(setup.trained_ids) and len(setup.validation) == len(facts)
+    assert not {q.id for q in setup.train} & {q.id for q in setup.validation}
+    assert len(setup.test) == len(load_questions("test")) == 255
+    assert len(setup.unanswerable) == 61 and len(setup.updates) == len(load_questions("updates"))
+    assert h2h.load_setup().unseen_ids == setup.unseen_ids  # a fixed draw
 
 
 def test_updated_facts_and_documents_carry_the_new_answer():
@@ -41,67 +90,137 @@ def test_updated_facts_and_documents_carry_the_new_answer():
     assert facts is not setup.facts and setup.facts["F001"].answer == "31 months"  # the original is untouched
 
 
-def test_retriever_update_replaces_only_the_changed_document(embedder):
-    from ragft.rag import Retriever, chunk_by_heading
+def test_update_questions_are_worded_away_from_training(embedder):
+    """The update questions are as far from the training paraphrases as the test questions are."""
+    import numpy as np
 
-    a = Document("a", "Probe", "# Probe\n\n## Battery\n\nThe cell lasts 31 months.")
+    train = load_questions("train")
+
+    def nearest(questions):
+        a = embedder.encode([q.question for q in questions], normalize_embeddings=True)
+        out = []
+        for q, v in zip(questions, a):
+            same = [t.question for t in train if t.fact_ids[0] == q.fact_ids[0]]
+            b = embedder.encode(same, normalize_embeddings=True)
+            out.append(float((b @ v).max()))
+        return np.mean(out)
+
+    updates, test = load_questions("updates"), load_questions("test")
+    assert nearest(updates) <= nearest([q for q in test if q.fact_ids[0] in {u.fact_ids[0] for u in updates}]) + 0.05
+
+
+def test_hybrid_retriever_finds_a_product_code_and_updates(embedder):
+    from ragft.rag import HybridRetriever, Retriever, chunk_by_heading
+
+    a = Document("a", "Probe", "# Probe\n\n## Battery\n\nThe cell of type ER26500 lasts 31 months.")
     b = Document("b", "Gateway", "# Gateway\n\n## Radio\n\nThe radio sends at 14 dBm.")
-    r = Retriever(embedder, chunk_by_heading(a) + chunk_by_heading(b))
-    new_a = Document("a", "Probe", "# Probe\n\n## Battery\n\nThe cell lasts 34 months.")
-    updated = r.update(chunk_by_heading(new_a))
-    assert len(updated.chunks) == len(r.chunks) and updated.index.ntotal == r.index.ntotal
-    top = updated.search("How long does the probe battery last?", k=1)[0][0]
-    assert "34 months" in top.text and not any("31 months" in c.text for c in updated.chunks)
-    assert r.search("How long does the probe battery last?", k=1)[0][0].text.endswith("31 months.")  # old one kept
-    with pytest.raises(ValueError, match="no chunks"):
-        r.update([])
+    c = Document("c", "Cells", "# Cells\n\n## Batteries\n\nAll our probes run on lithium batteries.")
+    r = HybridRetriever(Retriever(embedder, [x for d in (a, b, c) for x in chunk_by_heading(d)]))
+    top, cosine = r.search("Which product uses the ER26500?", k=1)[0]
+    assert top.doc_id == "a" and -1 <= cosine <= 1
+    assert len(r.search(["one?", "two?"], k=2)) == 2
+    new_a = Document("a", "Probe", "# Probe\n\n## Battery\n\nThe cell of type ER26500 lasts 34 months.")
+    assert "34 months" in r.update(chunk_by_heading(new_a)).search("ER26500 battery life?", k=1)[0][0].text
 
 
-def test_raft_examples_mix_gold_and_distractors(embedder):
-    from ragft.finetune import gold_chunk, raft_examples
-    from ragft.rag import Retriever, chunk_by_heading
+def test_sentence_selector_keeps_the_closest_sentences_under_their_title(embedder):
+    from ragft.rag import Chunk, Retriever, SentenceSelector
+
+    chunk = Chunk("a#1", "a", "Rootline R2: Battery\n\nThe probe is green. The cell lasts 31 months. "
+                              "The box holds a manual.")
+    selector = SentenceSelector(Retriever(embedder, [chunk]), n=1)
+    assert selector.contexts("How long does the battery last?", [chunk]) == [
+        "Rootline R2: Battery\nThe cell lasts 31 months."]
+    with pytest.raises(ValueError):
+        SentenceSelector(selector.retriever, n=0)
+
+
+def test_raft_examples_hold_the_answer_or_say_i_dont_know(embedder):
+    from ragft.evaluate import contains_answer
 
     setup = h2h.load_setup()
-    retriever = Retriever(embedder, [c for d in setup.documents for c in chunk_by_heading(d)])
-    questions = setup.train[:30]
-    examples = raft_examples(retriever, questions, setup.facts, p_gold=0.8, seed=0)
-    assert examples == raft_examples(retriever, questions, setup.facts, p_gold=0.8, seed=0)
+    retriever = h2h.build_retriever(embedder, setup.documents, hybrid=True)
+    reader = h2h.Reader(retriever, k=2, sentences=3, instructed=True)
+    questions = setup.train[:40]
+    examples = h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
+    assert examples == h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
     declined = [e for e in examples if e.completion == "I don't know."]
     assert 0 < len(declined) < len(examples) // 2
-    for e, question in zip(examples, questions):
-        fact = setup.facts[question.fact_ids[0]]
-        has_gold = gold_chunk(retriever.chunks, fact).text in e.prompt
-        assert has_gold == (e.completion == fact.statement)
-        assert e.prompt.rstrip().endswith(question.question)
-    with pytest.raises(ValueError):
-        raft_examples(retriever, questions, setup.facts, p_gold=1.5)
+    for e, q in zip(examples, questions):
+        context = e.prompt.rsplit("\n\nUsing the text above", 1)[0]
+        if e.completion == "I don't know.":
+            assert not contains_answer(context, q.answers)
+        else:
+            assert e.completion == setup.facts[q.fact_ids[0]].answer and contains_answer(context, [e.completion])
+    with pytest.raises(ValueError, match="sentences"):
+        h2h.raft_examples(h2h.Reader(retriever, k=1), questions, setup.facts)
 
 
-def test_gold_chunk_explains_a_missing_answer():
-    from ragft.finetune import gold_chunk
-    from ragft.rag import Chunk
-
-    fact = load_facts()[0]
-    with pytest.raises(ValueError, match="no chunk"):
-        gold_chunk([Chunk("x#0", fact.doc_id, "nothing useful")], fact)
+# ---------------------------------------------------------------------------------------------------------
+# The stored run
 
 
-def test_stored_results_cover_every_system_and_seed():
-    stored = h2h.load_stored()
+@pytest.fixture(scope="module")
+def stored():
+    return h2h.load_stored()
+
+
+def test_stored_run_asks_every_held_out_question(stored):
     setup = h2h.load_setup()
-    assert stored["facts"] == setup.fact_ids
+    assert stored["question_ids"]["test"] == [q.id for q in setup.test]
+    assert stored["question_ids"]["unanswerable"] == [q.id for q in setup.unanswerable]
+    assert stored["question_ids"]["updates"] == [q.id for q in setup.updates]
+    assert stored["unseen_facts"] == setup.unseen_ids
+    assert stored["seeds"] and stored["seeds"][0] == h2h.SEEDS[0]
     for system in h2h.SYSTEMS:
-        runs = [r for r in stored["runs"] if r["system"] == system]
-        assert len(runs) == (len(h2h.SEEDS) if system in h2h.TRAINED else 1)
-        for r in runs:
-            assert len(r["outcomes"]["test"]) == len(setup.test)
-            assert len(r["outcomes"]["unanswerable"]) == len(setup.unanswerable)
-            assert len(r["outcomes"]["updates_after"]) == len(setup.updates)
-            assert r["accuracy"] == pytest.approx(sum(o == 1 for o in r["outcomes"]["test"]) / len(setup.test), abs=1e-4)
-        assert stored["serving"][system]["p95_ms"] >= stored["serving"][system]["p50_ms"] > 0
-    rows = h2h.table(stored)
-    assert [r["system"] for r in rows] == list(h2h.SYSTEMS)
-    assert all(r["accuracy_sd"] >= 0 for r in rows)
+        for run in h2h.runs(stored, system):
+            for part, n in (("test", 255), ("unanswerable", 61), ("updates", len(setup.updates))):
+                assert len(run[part]["reply"]) == len(run[part]["confidence"]) == len(run[part]["correct"]) == n
+            if system in h2h.READS:
+                assert len(run["updates_after"]["correct"]) == len(setup.updates)
+    assert {"processor", "cpus", "torch_threads"} <= set(stored["machine"])
+
+
+def test_stored_choices_were_made_on_validation(stored):
+    units = stored["units"]
+    tried = {n: units[f"rag config {n}"]["accuracy"] for n in h2h.RAG_CONFIGS}
+    assert stored["rag_config"]["name"] == max(tried, key=lambda n: (tried[n], -list(h2h.RAG_CONFIGS).index(n)))
+    scores = units["retrieval"]["scores"]
+    assert units["retrieval"]["chosen"] == ("hybrid" if scores["hybrid"]["recall@1"] >= scores["dense"]["recall@1"]
+                                           else "dense")
+    for kind in ("closed-book", "raft"):
+        info = units[f"train {kind} seed {stored['seeds'][0]}"]
+        best = info["val_steps"].index(info["best_step"])
+        assert info["val_accuracy"][best] == max(info["val_accuracy"])
+    for system in h2h.SYSTEMS:
+        run = h2h.runs(stored, system)[0]
+        assert run["threshold"] == h2h.choose_threshold(run["validation"])
+
+
+def test_table_matches_the_stored_outcomes(stored):
+    rows = {r["system"]: r for r in h2h.table(stored)}
+    assert list(rows) == list(h2h.SYSTEMS)
+    for system, row in rows.items():
+        first = h2h.runs(stored, system)[0]
+        ok = h2h.correct(first)
+        assert row["accuracy_ci"]["rate"] == sum(ok) / 255 and row["accuracy_ci"]["n"] == 255
+        assert row["accuracy_ci"]["low"] <= row["accuracy_ci"]["rate"] <= row["accuracy_ci"]["high"]
+        assert 0 <= row["coverage"] <= 1 and row["p95_ms"] >= row["p50_ms"] > 0
+    gap = h2h.compare(stored, "raft", "rag")
+    assert gap["diff"] == pytest.approx(rows["raft"]["accuracy_ci"]["rate"] - rows["rag"]["accuracy_ci"]["rate"])
+
+
+def test_freshness_and_reading_vs_remembering(stored):
+    fresh = h2h.freshness(stored)
+    assert list(fresh) == list(h2h.SYSTEMS)
+    retrained = stored["units"]["retrain"]["updates"]["correct"]
+    assert fresh["finetuned"]["new_after"] == sum(retrained) / len(retrained)
+    assert fresh["rag"]["seconds"] == stored["index"]["reindex_seconds"] and fresh["base"]["seconds"] == 0.0
+    assert all(0 <= f[k] <= 1 for f in fresh.values() for k in ("old_before", "new_before", "new_after"))
+    groups = h2h.fact_groups(stored)
+    assert len(groups["unseen"]) == 51 and len(groups["trained"]) == 204
+    split = h2h.reading_vs_remembering(stored)
+    assert set(split) == set(h2h.SYSTEMS) | {"raft, context removed"}
 
 
 def test_load_stored_explains_a_missing_file(tmp_path):
@@ -116,12 +235,7 @@ def test_quick_needs_its_own_output_file():
         experiments.main(["head-to-head", "--quick"])
 
 
-def test_freshness_reads_the_retrain_for_the_closed_book_fine_tune():
-    stored = h2h.load_stored()
-    fresh = h2h.freshness(stored)
-    assert list(fresh) == list(h2h.SYSTEMS)
-    retrained = stored["retrain"]["updates_after"]
-    assert fresh["finetuned"]["new_after"] == sum(o == 1 for o in retrained) / len(retrained)
-    assert fresh["finetuned"]["seconds"] == stored["retrain"]["training_seconds"]
-    assert fresh["rag"]["seconds"] == stored["index"]["reindex_seconds"] and fresh["base"]["seconds"] == 0.0
-    assert all(0 <= f[k] <= 1 for f in fresh.values() for k in ("old_before", "new_before", "new_after"))
+def test_shipped_adapters_are_small():
+    total = sum(f.stat().st_size for kind in ("h2h-closed-book", "h2h-raft")
+                for f in (h2h.ADAPTER_DIR / kind).glob("*.safetensors"))
+    assert 0 < total <= 15e6
