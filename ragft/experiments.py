@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "triage"])
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="head-to-head only: the training seeds to run (default 0 1 2; stored ones are skipped)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
@@ -109,7 +111,11 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or headtohead.STORED
         if args.quick and args.out is None:
             raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
-        headtohead.run(out, seeds=(0,) if args.quick else headtohead.SEEDS, quick=args.quick)
+        seeds = tuple(args.seeds) if args.seeds else (0,) if args.quick else headtohead.SEEDS
+        if seeds[0] != headtohead.SEEDS[0]:
+            raise SystemExit(f"--seeds must start with {headtohead.SEEDS[0]}, the seed whose adapters ship")
+        headtohead.run(out, seeds=seeds, quick=args.quick,
+                       adapter_out=out.parent / "adapters" if args.quick else headtohead.ADAPTER_DIR)
     print(f"wrote {out}")
 
 

@@ -487,7 +487,9 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
         return units[name]
 
     # 1. Retrieval: dense or hybrid (dense + BM25 by reciprocal rank fusion), by recall on validation.
+    started = time.perf_counter()
     dense = build_retriever(embedder, setup.documents, hybrid=False)
+    build_seconds = time.perf_counter() - started
     hybrid = build_retriever(embedder, setup.documents, hybrid=True)
 
     def retrieval() -> dict[str, Any]:
@@ -506,7 +508,10 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     fresh = retriever.update([c for d in updated_documents(setup.documents, setup.updates) for c in chunk_by_heading(d)])
     reindex_seconds = time.perf_counter() - started
     changed = updated_documents(setup.documents, setup.updates)
-    results["index"] = {"chunks": len(retriever.chunks), "reindex_seconds": round(reindex_seconds, 2),
+    results["model_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
+    results["embedder_bytes"] = sum(p.numel() * p.element_size() for p in embedder.parameters())
+    results["index"] = {"chunks": len(retriever.chunks), "build_seconds": round(build_seconds, 2),
+                        "reindex_seconds": round(reindex_seconds, 2),
                         "changed_documents": len(changed),
                         "changed_chunks": sum(len(chunk_by_heading(d)) for d in changed),
                         "bytes": dense.index.ntotal * dense.index.d * 4}
@@ -612,7 +617,8 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
                                                sample) for s in SYSTEMS}
 
                 unit("serving", serving)
-    results["seeds"] = [s for s in seeds if f"raft seed {s}" in units]
+    results["seeds"] = [s for s in SEEDS if all(f"{n} seed {s}" in units
+                                                for n in ("finetuned", "rag+finetuned", "raft", "raft closed"))]
     save()
     return results
 

@@ -239,3 +239,15 @@ def test_shipped_adapters_are_small():
     total = sum(f.stat().st_size for kind in ("h2h-closed-book", "h2h-raft")
                 for f in (h2h.ADAPTER_DIR / kind).glob("*.safetensors"))
     assert 0 < total <= 15e6
+
+
+def test_the_fusion_taught_in_chapter_5_is_the_package_code():
+    import inspect
+    import json
+    from pathlib import Path
+
+    from ragft import rag
+
+    nb = json.loads((Path(__file__).parent.parent / "notebooks" / "05_head_to_head.ipynb").read_text())
+    cells = ["".join(c["source"]).strip() for c in nb["cells"] if c["cell_type"] == "code"]
+    assert inspect.getsource(rag.reciprocal_rank_fusion).strip() in cells
