@@ -677,22 +677,29 @@ def system_outcomes(run_: dict[str, Any], part: str = "test") -> list[int]:
 
 
 def table(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per system: each rate averaged over seeds (its spread too), and its 95 % interval on the
-    first seed's questions (n = 255 test, 61 unanswerable)."""
+    """One row per system. ``accuracy``: the share of test questions answered correctly when the system
+    answers everything it does not itself decline (mean over seeds, with its spread, and the 95 %
+    interval of the first seed's 255 questions). Then the system behind its validated confidence gate:
+    coverage, selective and gated accuracy, abstention on the 61 unanswerable questions (with and
+    without the gate), and confident wrong answers over all questions."""
     from ragft.stats import rate
 
     rows = []
     for system in SYSTEMS:
         rs = runs(results, system)
         per = [summarise(system_outcomes(r, "test"), system_outcomes(r, "unanswerable")) for r in rs]
-        row: dict[str, Any] = {"system": system, "seeds": len(rs)}
+        ungated = [sum(correct(r)) / len(r["test"]["correct"]) for r in rs]
+        row: dict[str, Any] = {"system": system, "seeds": len(rs), "accuracy": statistics.mean(ungated),
+                               "accuracy_sd": statistics.stdev(ungated) if len(rs) > 1 else 0.0,
+                               "accuracy_ci": rate(correct(rs[0])),
+                               "declines_unanswerable": sum(rs[0]["unanswerable"]["idk"]) / len(
+                                   rs[0]["unanswerable"]["idk"])}
         for key in per[0]:
             values = [p[key] for p in per]
-            row[key] = statistics.mean(values)
-            row[key + "_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        first_test, first_unans = system_outcomes(rs[0], "test"), system_outcomes(rs[0], "unanswerable")
-        row["accuracy_ci"] = rate([o == 1 for o in first_test])
-        row["abstention_ci"] = rate([o == 0 for o in first_unans])
+            name = "gated_accuracy" if key == "accuracy" else key
+            row[name] = statistics.mean(values)
+            row[name + "_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        row["abstention_ci"] = rate([o == 0 for o in system_outcomes(rs[0], "unanswerable")])
         row["threshold"] = rs[0]["threshold"]
         row["hallucination"] = row["confident_wrong"]
         training = [results["units"][f"train {TRAINED[system]} seed {s}"]["training_seconds"] for s in results["seeds"]
@@ -703,16 +710,20 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def correct(run_: dict[str, Any], part: str = "test") -> list[bool]:
-    """Per question: answered correctly, after the run's confidence threshold."""
-    return [o == 1 for o in system_outcomes(run_, part)]
+def correct(run_: dict[str, Any], part: str = "test", gated: bool = False) -> list[bool]:
+    """Per question: answered correctly (``gated``: and confident enough to pass the run's threshold)."""
+    if gated:
+        return [o == 1 for o in system_outcomes(run_, part)]
+    return [c and not idk for c, idk in zip(run_[part]["correct"], run_[part]["idk"])]
 
 
-def compare(results: dict[str, Any], a: str, b: str, part: str = "test", seed_index: int = 0) -> dict[str, float]:
+def compare(results: dict[str, Any], a: str, b: str, part: str = "test", seed_index: int = 0,
+            gated: bool = False) -> dict[str, float]:
     """Accuracy of ``a`` minus ``b`` on the same questions, with a paired bootstrap 95 % interval."""
     from ragft.stats import paired_bootstrap
 
-    return paired_bootstrap(correct(runs(results, a)[seed_index], part), correct(runs(results, b)[seed_index], part))
+    return paired_bootstrap(correct(runs(results, a)[seed_index], part, gated),
+                            correct(runs(results, b)[seed_index], part, gated))
 
 
 def fact_groups(results: dict[str, Any]) -> dict[str, list[int]]:
@@ -727,7 +738,7 @@ def fact_groups(results: dict[str, Any]) -> dict[str, list[int]]:
 
 
 def reading_vs_remembering(results: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per trained system, accuracy (first seed, after its threshold) on trained and unseen facts,
+    """Per system, accuracy (first seed, answering everything) on trained and unseen facts,
     and for RAFT the same adapter with its context removed (asked closed book, no threshold)."""
     groups = fact_groups(results)
     out = {}
