@@ -114,7 +114,8 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         if ev.rag_accuracy is not None and ev.finetuned_accuracy is not None:
             numbers = (f": on held-out questions retrieval answered {_pct(ev.rag_accuracy)} and a closed-book "
                        f"fine-tune {_pct(ev.finetuned_accuracy)}")
-            if ev.rag_hallucination is not None and ev.finetuned_hallucination is not None:
+            if (ev.rag_hallucination is not None and ev.finetuned_hallucination is not None
+                    and ev.finetuned_hallucination > ev.rag_hallucination):
                 numbers += (f", but the fine-tune gave a confident wrong answer {_pct(ev.finetuned_hallucination)} "
                             f"of the time against {_pct(ev.rag_hallucination)} with retrieval")
         else:

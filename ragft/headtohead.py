@@ -693,7 +693,10 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                                "accuracy_sd": statistics.stdev(ungated) if len(rs) > 1 else 0.0,
                                "accuracy_ci": rate(correct(rs[0])),
                                "declines_unanswerable": sum(rs[0]["unanswerable"]["idk"]) / len(
-                                   rs[0]["unanswerable"]["idk"])}
+                                   rs[0]["unanswerable"]["idk"]),
+                               "wrong_ungated": statistics.mean(  # wrong answers given over all, with no gate
+                                   sum(o == -1 for part in ("test", "unanswerable") for o in outcomes(r[part], None))
+                                   / (len(r["test"]["idk"]) + len(r["unanswerable"]["idk"])) for r in rs)}
         for key in per[0]:
             values = [p[key] for p in per]
             name = "gated_accuracy" if key == "accuracy" else key
