@@ -446,6 +446,8 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     from ragft.models import cache_dir, load_embedder, load_generator
     from ragft.rag import chunk_by_heading, recall_at_k
 
+    from ragft.env import write_json_atomically
+
     ragft.set_seed(0)
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     results.update({"versions": ragft.versions(), "machine": {
@@ -471,10 +473,7 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     stop = sorted(random.Random(1).sample(stop_pool, min(STOP_QUESTIONS, len(stop_pool))), key=lambda q: q.id)
 
     def save() -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, separators=(",", ":")) + "\n")
-        os.replace(tmp, out)
+        write_json_atomically(out, results)
 
     def unit(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if name not in units:

@@ -293,6 +293,8 @@ def run(out: Path = STORED, adapter_out: Path = ADAPTER_DIR, quick: bool = False
     import ragft
     from ragft.models import load_embedder, load_generator
 
+    from ragft.env import write_json_atomically
+
     ragft.set_seed(0)
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     results.update({"versions": ragft.versions(), "machine": {
@@ -309,10 +311,7 @@ def run(out: Path = STORED, adapter_out: Path = ADAPTER_DIR, quick: bool = False
     work = ragft.models.cache_dir() / ("triage-quick" if quick else "triage-runs")
 
     def save() -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, separators=(",", ":")) + "\n")
-        os.replace(tmp, out)
+        write_json_atomically(out, results)
 
     def unit(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if name not in units:
