@@ -87,13 +87,19 @@ def learning_curves(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "triage"])
+    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "triage", "clear-adapter-cache"],
+                        help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="head-to-head only: the training seeds to run (default 0 1 2; stored ones are skipped)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
+    if args.experiment == "clear-adapter-cache":
+        from ragft.finetune import adapter_cache_dir, clear_adapter_cache
+
+        print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
+        return
     if args.experiment == "learning-curves":
         out = args.out or STORED
         learning_curves(out)

@@ -170,14 +170,19 @@ def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
         return get_peft_model(model, config)
 
 
-def load_adapter(model: Any, folder: str | Path) -> Any:
-    """Attach a LoRA adapter saved with ``save_pretrained(folder)`` to a freshly loaded base model."""
+def load_adapter(model: Any, folder: str | Path, trainable: bool = False) -> Any:
+    """Attach a LoRA adapter saved with ``save_pretrained(folder)`` to a freshly loaded base model.
+
+    With ``trainable`` the adapter's weights can be trained further, as after ``add_lora``.
+    """
     from peft import PeftModel
 
     if not (Path(folder) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no adapter_config.json in {folder}: save the adapter with model.save_pretrained(folder)")
     with _without_peft_rename_warning():
-        return PeftModel.from_pretrained(model, str(folder))
+        loaded = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
+    loaded.eval()
+    return loaded
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
@@ -347,6 +352,38 @@ def adapter_cache_dir() -> Path:
     return Path(os.environ.get(ENV_ADAPTER_CACHE) or cache_dir() / "adapters")
 
 
+def clear_adapter_cache() -> int:
+    """Delete every adapter ``fit_lora`` has cached; returns how many there were.
+
+    From a shell: ``python -m ragft.experiments clear-adapter-cache``.
+    """
+    import shutil
+
+    folder = adapter_cache_dir()
+    if not folder.is_dir():
+        return 0
+    entries = [p for p in folder.iterdir() if p.is_dir()]
+    for entry in entries:
+        shutil.rmtree(entry)
+    return sum(1 for p in entries if not p.name.startswith(".tmp-"))
+
+
+def training_code_fingerprint() -> dict[str, str]:
+    """What, besides its inputs, decides a trained adapter: the source of the code that trains it
+    (hashed) and the versions of the libraries it runs on. Part of ``fit_lora``'s cache key, so an
+    edit to that code or an upgrade of torch, transformers or peft can never load a stale adapter."""
+    import hashlib
+    import inspect
+    from importlib.metadata import version
+
+    parts = [tokenize_example, collate, add_lora, train, evaluate_loss, fit_lora]
+    source = "\n".join(inspect.getsource(f) for f in parts) + repr(LINEAR_MODULES) + repr(IGNORE_INDEX)
+    fingerprint = {"code": hashlib.sha256(source.encode()).hexdigest()[:16]}
+    for package in ("torch", "transformers", "peft"):
+        fingerprint[package] = version(package)
+    return fingerprint
+
+
 def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: str | None = None,
              val_examples: Sequence[Example] = (), steps: int = 30, batch_size: int = 8, lr: float = 3e-3,
              r: int = 8, alpha: int = 16, dropout: float = 0.05, layers: Sequence[int] | None = range(22, 30),
@@ -354,8 +391,12 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: st
     """Chapter 2's recipe in one call: tokenize, add fresh LoRA adapters, train ``steps`` batches.
 
     With ``cache``, the adapter and its loss history are saved under a hash of everything that
-    determines them (examples, settings, base model, ``ragft`` version); a later call with the same
-    inputs loads them instead of training again. Returns the adapted model and the ``History``.
+    determines them (examples, settings, base model, the training code and the torch, transformers
+    and peft versions: ``training_code_fingerprint``); a later call with the same inputs loads them
+    instead of training again. The cache lives in ``$RAGFT_ADAPTER_CACHE`` (default
+    ``~/.cache/ragft/adapters``); ``clear_adapter_cache()`` empties it. A loaded adapter is the same
+    kind of model as a freshly trained one (in eval mode, its LoRA weights trainable). Returns the
+    adapted model and the ``History``.
     """
     import hashlib
     import os
@@ -372,13 +413,13 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: st
     model_config.pop("_name_or_path", None)
     settings = dict(system=system, steps=steps, batch_size=batch_size, lr=lr, r=r, alpha=alpha, dropout=dropout,
                     layers=None if layers is None else list(layers), eval_every=eval_every, seed=seed,
-                    ragft=ragft.__version__, model=model_config)
+                    ragft=ragft.__version__, model=model_config, code=training_code_fingerprint())
     payload = json.dumps([settings, [[e.prompt, e.completion] for e in examples],
                           [[e.prompt, e.completion] for e in val_examples]], sort_keys=True, default=str)
     folder = adapter_cache_dir() / hashlib.sha256(payload.encode()).hexdigest()[:20]
     if cache and (folder / "history.json").is_file() and (folder / "adapter_config.json").is_file():
         history = History(**json.loads((folder / "history.json").read_text()))
-        return load_adapter(model, folder), history
+        return load_adapter(model, folder, trainable=True), history
     import torch
 
     data = [tokenize_example(tokenizer, e, system) for e in examples]

@@ -161,10 +161,36 @@ def test_fit_lora_caches_the_adapter_by_its_inputs(tmp_path, monkeypatch):
     assert cached.train_loss == history.train_loss
     x = torch.tensor([[1, 2, 3]])
     assert torch.equal(first(x).logits, again(x).logits)
+    # a hit is the same kind of model as a miss: eval mode, the same trainable LoRA weights
+    assert again.training is first.training is False
+    trainable = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)  # noqa: E731
+    assert trainable(again) == trainable(first) and trainable(first)
     fit_lora(_tiny_llama(2), Tok(), examples, steps=4, batch_size=2, layers=[1])  # other settings, other entry
     assert len(list(tmp_path.iterdir())) == 2
     with pytest.raises(ValueError, match="already has LoRA"):
         fit_lora(first, Tok(), examples)
+    # a change to the training code (or a library upgrade) is a new entry, never a stale hit
+    import ragft.finetune as finetune
+
+    real = finetune.training_code_fingerprint()
+    monkeypatch.setattr(finetune, "training_code_fingerprint", lambda: {**real, "code": "edited"})
+    fit_lora(_tiny_llama(2), Tok(), examples, steps=3, batch_size=2, layers=[1])
+    assert len(list(tmp_path.iterdir())) == 3
+    assert finetune.clear_adapter_cache() == 3 and not list(tmp_path.iterdir())
+
+
+def test_training_code_fingerprint_follows_the_code_and_the_libraries(monkeypatch):
+    import ragft.finetune as finetune
+
+    before = finetune.training_code_fingerprint()
+    assert set(before) == {"code", "torch", "transformers", "peft"}
+    original = finetune.collate
+
+    def collate(batch, pad_id):  # the same behaviour, other source: the key must change
+        return original(batch, pad_id)
+
+    monkeypatch.setattr(finetune, "collate", collate)
+    assert finetune.training_code_fingerprint()["code"] != before["code"]
 
 
 def test_is_valid_record_needs_the_three_fields_with_allowed_values():
