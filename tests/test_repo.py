@@ -52,3 +52,37 @@ def test_pages_workflow_builds_the_site_with_warnings_as_errors():
     assert flow["jobs"]["deploy"]["steps"][-1]["uses"].startswith("actions/deploy-pages@")
     # the website's packages are pinned once, and the full install includes them
     assert "-r requirements-site.txt" in (ROOT / "requirements.txt").read_text()
+
+
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+
+
+def test_the_supported_pythons_are_stated_the_same_everywhere():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.11,<3.14"' in pyproject
+    readme = (ROOT / "README.md").read_text()
+    assert "Python 3.11, 3.12 or 3.13" in readme and "3.10 is not supported" in readme
+    assert "Python 3.11, 3.12 or 3.13" in (ROOT / "book" / "intro.md").read_text()
+    assert "3.11, 3.12 and 3.13" in (ROOT / "book" / "environment.md").read_text()
+
+
+def sanitized(text: str) -> str:
+    from nbval.plugin import get_sanitize_patterns
+
+    for regex, replace in get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text()):
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def test_version_printouts_compare_equal_across_supported_machines_only():
+    stored = "python                 3.11\ntorch                  2.13.0+cpu\ntransformers           5.23.0\n"
+    for python in SUPPORTED_PYTHONS:
+        for build in ("+cpu", "", "+cu126"):
+            fresh = stored.replace("3.11", python).replace("2.13.0+cpu", "2.13.0" + build)
+            assert sanitized(fresh) == sanitized(stored), (python, build)
+    # what the book pins, and an unsupported Python, still show up as differences
+    assert sanitized(stored.replace("3.11", "3.10")) != sanitized(stored)
+    assert sanitized(stored.replace("2.13.0+cpu", "2.11.0+cpu")) != sanitized(stored)
+    assert sanitized(stored.replace("5.23.0", "5.15.0")) != sanitized(stored)
+    # a result that happens to follow the word torch or python is never touched
+    assert sanitized("python accuracy 0.243\n") == "python accuracy 0.243\n"
