@@ -675,14 +675,26 @@ def system_outcomes(run_: dict[str, Any], part: str = "test") -> list[int]:
     return outcomes(run_[part], run_["threshold"])
 
 
+def seed_mean(values: Sequence[Sequence[bool | float]]) -> list[float]:
+    """Per item, the mean over seeds of one score (each inner list: one seed's scores, item by item)."""
+    return [sum(map(float, item)) / len(values) for item in zip(*values)]
+
+
+def interval(values: Sequence[Sequence[bool | float]]) -> dict[str, float]:
+    """A share with its 95 % interval: Wilson for a single run; for several seeds, the seed-averaged
+    share with a bootstrap over the questions (``ragft.stats.bootstrap_rate``)."""
+    from ragft.stats import bootstrap_rate, rate
+
+    return rate(values[0]) if len(values) == 1 else bootstrap_rate(seed_mean(values))
+
+
 def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per system. ``accuracy``: the share of test questions answered correctly when the system
-    answers everything it does not itself decline (mean over seeds, with its spread, and the 95 %
-    interval of the first seed's 255 questions). Then the system behind its validated confidence gate:
-    coverage, selective and gated accuracy, abstention on the 61 unanswerable questions (with and
-    without the gate), and confident wrong answers over all questions."""
-    from ragft.stats import rate
-
+    answers everything it does not itself decline, averaged over the seeds of a trained system, with
+    the seeds' standard deviation and a 95 % interval over the 255 questions (``interval``). Then the
+    system behind its validated confidence gate (one threshold per seed, each chosen on validation),
+    averaged over seeds: coverage, selective and gated accuracy, abstention on the 61 unanswerable
+    questions (with and without the gate), and confident wrong answers over all questions."""
     rows = []
     for system in SYSTEMS:
         rs = runs(results, system)
@@ -690,7 +702,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         ungated = [sum(correct(r)) / len(r["test"]["correct"]) for r in rs]
         row: dict[str, Any] = {"system": system, "seeds": len(rs), "accuracy": statistics.mean(ungated),
                                "accuracy_sd": statistics.stdev(ungated) if len(rs) > 1 else 0.0,
-                               "accuracy_ci": rate(correct(rs[0])),
+                               "accuracy_ci": interval([correct(r) for r in rs]),
                                "declines_unanswerable": sum(rs[0]["unanswerable"]["idk"]) / len(
                                    rs[0]["unanswerable"]["idk"]),
                                "wrong_ungated": statistics.mean(  # wrong answers given over all, with no gate
@@ -701,7 +713,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             name = "gated_accuracy" if key == "accuracy" else key
             row[name] = statistics.mean(values)
             row[name + "_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        row["abstention_ci"] = rate([o == 0 for o in system_outcomes(rs[0], "unanswerable")])
+        row["abstention_ci"] = interval([[o == 0 for o in system_outcomes(r, "unanswerable")] for r in rs])
         row["threshold"] = rs[0]["threshold"]
         row["hallucination"] = row["confident_wrong"]
         training = [results["units"][f"train {TRAINED[system]} seed {s}"]["training_seconds"] for s in results["seeds"]
@@ -719,13 +731,22 @@ def correct(run_: dict[str, Any], part: str = "test", gated: bool = False) -> li
     return [c and not idk for c, idk in zip(run_[part]["correct"], run_[part]["idk"])]
 
 
-def compare(results: dict[str, Any], a: str, b: str, part: str = "test", seed_index: int = 0,
+def compare(results: dict[str, Any], a: str, b: str, part: str = "test", seed_index: int | None = None,
             gated: bool = False) -> dict[str, float]:
-    """Accuracy of ``a`` minus ``b`` on the same questions, with a paired bootstrap 95 % interval."""
+    """Accuracy of ``a`` minus ``b`` on the same questions, with a paired bootstrap 95 % interval.
+
+    Each question scores the share of a system's seeds that answered it correctly (an untrained system
+    has one run), and questions are resampled in pairs; ``seed_index`` compares one seed's run instead.
+    """
     from ragft.stats import paired_bootstrap
 
-    return paired_bootstrap(correct(runs(results, a)[seed_index], part, gated),
-                            correct(runs(results, b)[seed_index], part, gated))
+    def scores(system: str) -> list[float]:
+        rs = runs(results, system)
+        if seed_index is not None:
+            rs = [rs[min(seed_index, len(rs) - 1)]]
+        return seed_mean([correct(r, part, gated) for r in rs])
+
+    return paired_bootstrap(scores(a), scores(b))
 
 
 def fact_groups(results: dict[str, Any]) -> dict[str, list[int]]:
@@ -740,16 +761,16 @@ def fact_groups(results: dict[str, Any]) -> dict[str, list[int]]:
 
 
 def reading_vs_remembering(results: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per system, accuracy (first seed, answering everything) on trained and unseen facts,
-    and for RAFT the same adapter with its context removed (asked closed book, no threshold)."""
+    """Per system, accuracy (answering everything, averaged over seeds) on trained and unseen facts,
+    and for RAFT the same adapters with their context removed (asked closed book, no threshold)."""
     groups = fact_groups(results)
     out = {}
     for system in SYSTEMS:
-        ok = correct(runs(results, system)[0])
+        ok = seed_mean([correct(r) for r in runs(results, system)])
         out[system] = {g: sum(ok[i] for i in idx) / len(idx) for g, idx in groups.items()}
-    closed = results["units"][f"raft closed seed {results['seeds'][0]}"]["test"]
-    out["raft, context removed"] = {g: sum(closed["correct"][i] and not closed["idk"][i] for i in idx) / len(idx)
-                                    for g, idx in groups.items()}
+    closed = seed_mean([[c and not idk for c, idk in zip(t["correct"], t["idk"])] for t in (
+        results["units"][f"raft closed seed {s}"]["test"] for s in results["seeds"])])
+    out["raft, context removed"] = {g: sum(closed[i] for i in idx) / len(idx) for g, idx in groups.items()}
     return out
 
 

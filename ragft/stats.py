@@ -32,6 +32,21 @@ def rate(outcomes: Sequence[bool | int]) -> dict[str, float]:
     return {"rate": k / n, "n": n, "low": low, "high": high}
 
 
+def bootstrap_rate(values: Sequence[float], n_boot: int = 10_000, seed: int = 0) -> dict[str, float]:
+    """The mean of per-item scores in [0, 1] with its n and a 95 % percentile bootstrap interval.
+
+    For a share averaged over several training seeds: each question scores the fraction of seeds that
+    answered it correctly, and questions are resampled, so the interval covers the choice of questions
+    (the seeds' spread is reported beside it).
+    """
+    if not values or any(not 0 <= v <= 1 for v in values):
+        raise ValueError("need a non-empty list of scores between 0 and 1")
+    n, rng = len(values), random.Random(seed)
+    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
+    return {"rate": sum(values) / n, "n": n, "low": means[int(0.025 * n_boot)],
+            "high": means[int(0.975 * n_boot) - 1]}
+
+
 def paired_bootstrap(a: Sequence[bool | float], b: Sequence[bool | float], n_boot: int = 10_000,
                      seed: int = 0) -> dict[str, float]:
     """Mean of ``a`` minus mean of ``b`` over the same items, with a 95 % percentile bootstrap interval.
