@@ -26,7 +26,23 @@ def test_every_question_has_the_required_fields():
     for split in data.QUESTION_SPLITS:
         for q in data.load_questions(split):
             assert q.id and q.question.strip()
-            assert isinstance(q.fact_ids, tuple) and isinstance(q.doc_ids, tuple)
+            if split == "unanswerable":
+                assert q.answer is None and q.fact_ids == () and q.doc_ids == (), q.id
+            else:
+                assert q.answer and q.answer.strip() == q.answer, q.id
+                assert q.fact_ids and q.doc_ids and all(q.fact_ids + q.doc_ids), q.id
+
+
+def test_load_questions_turns_missing_and_listed_ids_into_tuples(tmp_path):
+    (tmp_path / "questions").mkdir()
+    (tmp_path / "questions" / "test.jsonl").write_text(
+        '{"id": "q1", "question": "How long?", "answer": "31 months", "fact_ids": ["F1"], "doc_ids": ["d1", "d2"]}\n'
+        '{"id": "q2", "question": "Who?", "answer": null}\n')
+    q1, q2 = data.load_questions("test", tmp_path)
+    assert (q1.fact_ids, q1.doc_ids, q1.aliases) == (("F1",), ("d1", "d2"), ())
+    assert (q2.fact_ids, q2.doc_ids, q2.aliases) == ((), (), ())
+    assert q1.answers == ("31 months",)
+    assert len({q1, q2}) == 2  # frozen and hashable: the lists really became tuples
 
 
 def test_data_is_consistent():
@@ -61,6 +77,41 @@ def test_ticket_task_sizes_and_schema():
     assert not {t.text for t in train} & {t.text for t in test}
 
 
+def labels_outside_the_allowed_values(tickets):
+    """(ticket id, field, value) for every label value that is not in ``TICKET_VALUES``."""
+    return [(t.id, name, t.label.get(name)) for t in tickets for name in data.TICKET_FIELDS
+            if t.label.get(name) not in data.TICKET_VALUES[name]]
+
+
+@pytest.mark.parametrize("split", data.TICKET_SPLITS)
+def test_every_ticket_label_uses_only_the_allowed_values(split):
+    tickets = data.load_tickets(split)
+    assert tickets, f"no tickets in {split}"
+    assert set(data.TICKET_VALUES) == set(data.TICKET_FIELDS)
+    bad = labels_outside_the_allowed_values(tickets)
+    assert not bad, f"labels outside TICKET_VALUES in {split}: {bad[:10]}"
+    assert all(set(t.label) == set(data.TICKET_FIELDS) for t in tickets), "a label has a missing or extra field"
+    for name, allowed in data.TICKET_VALUES.items():  # and every allowed value occurs in every split
+        assert {t.label[name] for t in tickets} == set(allowed), (split, name)
+
+
+def test_ticket_splits_are_the_files_shipped():
+    shipped = {p.stem for p in (data.data_dir() / "tickets").glob("*.jsonl")}
+    assert shipped == set(data.TICKET_SPLITS)  # no split the value check above would miss
+    ids = [t.id for split in data.TICKET_SPLITS for t in data.load_tickets(split)]
+    assert len(ids) == len(set(ids))
+
+
+def test_ticket_value_check_catches_a_label_outside_the_allowed_values(tmp_path):
+    (tmp_path / "tickets").mkdir()
+    (tmp_path / "tickets" / "train.jsonl").write_text(
+        '{"id": "t1", "text": "x", "label": {"category": "billing", "priority": "Urgent", "product": "none"}}\n'
+        '{"id": "t2", "text": "y", "label": {"category": "billing", "priority": "low"}}\n'
+        '{"id": "t3", "text": "z", "label": {"category": "billing", "priority": "low", "product": "Fieldbook"}}\n')
+    tickets = data.load_tickets("train", tmp_path)
+    assert labels_outside_the_allowed_values(tickets) == [("t1", "priority", "Urgent"), ("t2", "product", None)]
+
+
 @pytest.mark.parametrize("loader", [data.load_questions, data.load_tickets])
 def test_unknown_split_lists_the_valid_ones(loader):
     with pytest.raises(ValueError, match="valid splits are: train, test"):
@@ -92,6 +143,11 @@ def test_sample_questions_is_fixed_by_its_seed():
 
     a, b = sample_questions("test", 5, seed=3), sample_questions("test", 5, seed=3)
     assert [q.id for q in a] == [q.id for q in b] and len({q.id for q in a}) == 5
+    assert {q.id for q in a} <= {q.id for q in data.load_questions("test")}
+    others = [[q.id for q in sample_questions("test", 5, seed=s)] for s in (4, 5)]
+    assert [q.id for q in a] not in others  # the seed, not a fixed list, picks the sample
+    default = [q.id for q in sample_questions("unanswerable", 3)]
+    assert default == [q.id for q in sample_questions("unanswerable", 3, seed=0)]  # the default seed is 0
     with pytest.raises(ValueError, match="between 1 and"):
         sample_questions("unanswerable", 1000)
 

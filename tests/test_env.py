@@ -4,11 +4,22 @@ import torch
 import ragft
 
 
-def test_set_seed_makes_torch_repeatable():
+def test_set_seed_makes_python_numpy_and_torch_repeatable():
+    import random
+
+    import numpy as np
+
+    def draw():
+        return random.random(), float(np.random.rand()), torch.rand(4).tolist()
+
     ragft.set_seed(3)
-    a = torch.rand(4)
+    a = draw()
+    draw()  # the generators moved on
     ragft.set_seed(3)
-    assert torch.equal(a, torch.rand(4))
+    assert draw() == a  # and set_seed brings all three back
+    ragft.set_seed(4)
+    other = draw()
+    assert all(x != y for x, y in zip(other, a))  # another seed, other numbers in each of the three
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "0"])
@@ -21,6 +32,9 @@ def test_versions_lists_the_book_packages(capsys):
     v = ragft.versions()
     assert {"python", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu"} <= set(v)
     assert v["ragft"] == ragft.__version__
+    assert v["python"].count(".") == 1  # major.minor only
+    assert ragft.versions(("no-such-package-ragft-test",)) == {"python": v["python"],
+                                                                 "no-such-package-ragft-test": "not installed"}
     ragft.print_versions()
     assert "transformers" in capsys.readouterr().out
 

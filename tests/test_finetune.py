@@ -39,7 +39,11 @@ def test_train_val_split_is_seeded_and_disjoint():
     a_train, a_val = train_val_split(range(10), 0.2, seed=1)
     b_train, b_val = train_val_split(range(10), 0.2, seed=1)
     assert (a_train, a_val) == (b_train, b_val)
-    assert len(a_val) == 2 and sorted(a_train + a_val) == list(range(10))
+    assert len(a_val) == 2 and sorted(a_train + a_val) == list(range(10)) and not set(a_train) & set(a_val)
+    assert a_train + a_val != list(range(10))  # shuffled, not cut off the end
+    others = [train_val_split(range(10), 0.2, seed=s)[1] for s in (2, 3, 4)]
+    assert any(v != a_val for v in others)  # the seed picks the split
+    assert len(train_val_split(range(10), 0.04)[1]) == 1  # at least one validation item
     with pytest.raises(ValueError):
         train_val_split(range(10), 1.5)
     with pytest.raises(ValueError, match="too few"):
@@ -69,15 +73,19 @@ def test_lora_trains_only_adapters_and_lowers_the_loss():
         for p in tiny.parameters():
             p.requires_grad_(False)
         train(tiny, [{"input_ids": [1, 2], "labels": [1, 2]}], pad_id=0, progress=False)
+    base = count_parameters(tiny)[1]
+    # embeddings and lm_head 2 * 32 * 16, attention 4 * 16 * 16, MLP 3 * 16 * 32, three RMSNorms of 16
+    assert base == 2 * 32 * 16 + 4 * 16 * 16 + 3 * 16 * 32 + 3 * 16 == 3632
     model = add_lora(tiny, r=4, alpha=8, dropout=0.0)
     trainable, total = count_parameters(model)
-    assert 0 < trainable < total
+    # rank-4 A and B matrices, r * (in + out), on q, k, v, o (16 -> 16) and gate, up, down (16 <-> 32)
+    assert trainable == 4 * 4 * (16 + 16) + 3 * 4 * (16 + 32) == 1088 and total == base + trainable
     data = [{"input_ids": [1, 5, 6, 7, 8], "labels": [IGNORE_INDEX, 5, 6, 7, 8]}] * 8
     history = train(model, data, pad_id=0, val_examples=data[:2], epochs=10, batch_size=4, lr=1e-2,
                     eval_every=5, progress=False)
     assert len(history.train_loss) == 20 and history.val_steps == [5, 10, 15, 20]
     assert history.train_loss[-1] < history.train_loss[0] and history.val_loss[-1] < history.val_loss[0]
-    assert math.isfinite(history.seconds_per_step)
+    assert 0 < history.seconds_per_step < math.inf  # measured (the default is nan)
 
 
 def test_ticket_prompt_and_completion():

@@ -77,7 +77,7 @@ def test_split_holds_out_one_fact_in_five_and_one_paraphrase_per_fact():
     assert not {q.id for q in setup.train} & {q.id for q in setup.validation}
     assert len(setup.test) == len(load_questions("test")) == 255
     assert len(setup.unanswerable) == 61 and len(setup.updates) == len(load_questions("updates"))
-    assert h2h.load_setup().unseen_ids == setup.unseen_ids  # a fixed draw
+    assert setup.unseen_ids == h2h.load_stored()["unseen_facts"]  # a fixed draw: the one the stored run held out
 
 
 def test_updated_facts_and_documents_carry_the_new_answer():
@@ -146,6 +146,11 @@ def test_raft_examples_hold_the_answer_or_say_i_dont_know(embedder):
     assert examples == h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
     declined = [e for e in examples if e.completion == "I don't know."]
     assert 0 < len(declined) < len(examples) // 2
+    # the seed draws which questions lose their gold text; p_gold 1 or 0 keeps it always or never
+    reseeded = h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=1)
+    assert [e.completion == "I don't know." for e in reseeded] != [e.completion == "I don't know." for e in examples]
+    assert not any(e.completion == "I don't know." for e in h2h.raft_examples(reader, questions[:8], setup.facts, 1.0))
+    assert all(e.completion == "I don't know." for e in h2h.raft_examples(reader, questions[:8], setup.facts, 0.0))
     for e, q in zip(examples, questions):
         context = e.prompt.rsplit("\n\nUsing the text above", 1)[0]
         if e.completion == "I don't know.":
@@ -201,11 +206,18 @@ def test_table_matches_the_stored_outcomes(stored):
     rows = {r["system"]: r for r in h2h.table(stored)}
     assert list(rows) == list(h2h.SYSTEMS)
     for system, row in rows.items():
-        first = h2h.runs(stored, system)[0]
-        ok = h2h.correct(first)
-        assert row["accuracy_ci"]["rate"] == sum(ok) / 255 and row["accuracy_ci"]["n"] == 255
+        rs = h2h.runs(stored, system)
+        right = sum(sum(h2h.correct(r)) for r in rs)  # right answers over all seeds' 255 questions
+        assert row["accuracy_ci"]["rate"] == pytest.approx(right / (255 * len(rs))) and row["accuracy_ci"]["n"] == 255
         assert row["accuracy_ci"]["low"] <= row["accuracy_ci"]["rate"] <= row["accuracy_ci"]["high"]
-        assert 0 <= row["coverage"] <= 1 and row["p95_ms"] >= row["p50_ms"] > 0
+        assert row["p95_ms"] >= row["p50_ms"] > 0
+        # a gate only turns answers into declines: it never adds a right or a wrong answer
+        assert row["gated_accuracy"] <= row["accuracy"] and row["confident_wrong"] <= row["wrong_ungated"]
+        # without a gate a system answers all it does not itself decline; a gate can only answer fewer
+        ungated_coverage = sum(1 - sum(r["test"]["idk"]) / 255 for r in h2h.runs(stored, system)) / row["seeds"]
+        assert row["coverage"] <= ungated_coverage + 1e-12
+        if row["threshold"] is None:
+            assert row["coverage"] == pytest.approx(ungated_coverage)
     gap = h2h.compare(stored, "raft", "rag")
     assert gap["diff"] == pytest.approx(rows["raft"]["accuracy_ci"]["rate"] - rows["rag"]["accuracy_ci"]["rate"])
 
@@ -216,11 +228,21 @@ def test_freshness_and_reading_vs_remembering(stored):
     retrained = stored["units"]["retrain"]["updates"]["correct"]
     assert fresh["finetuned"]["new_after"] == sum(retrained) / len(retrained)
     assert fresh["rag"]["seconds"] == stored["index"]["reindex_seconds"] and fresh["base"]["seconds"] == 0.0
-    assert all(0 <= f[k] <= 1 for f in fresh.values() for k in ("old_before", "new_before", "new_after"))
+    for system in h2h.READS:  # re-indexing the changed documents gives new answers and drops old ones
+        assert fresh[system]["new_after"] > fresh[system]["new_before"], system
+        assert fresh[system]["old_after"] <= fresh[system]["old_before"], system
+    assert fresh["finetuned"]["new_after"] > fresh["finetuned"]["new_before"]  # retraining absorbs it too
+    assert (fresh["base"]["new_after"], fresh["base"]["old_after"]) == (fresh["base"]["new_before"],
+                                                                        fresh["base"]["old_before"])
     groups = h2h.fact_groups(stored)
     assert len(groups["unseen"]) == 51 and len(groups["trained"]) == 204
     split = h2h.reading_vs_remembering(stored)
     assert set(split) == set(h2h.SYSTEMS) | {"raft, context removed"}
+    rows = {r["system"]: r for r in h2h.table(stored)}
+    for system in h2h.SYSTEMS:  # the two groups together are the whole test set: 204 + 51 = 255 questions
+        whole = (204 * split[system]["trained"] + 51 * split[system]["unseen"]) / 255
+        assert whole == pytest.approx(rows[system]["accuracy"]), system
+    assert split["finetuned"]["unseen"] < split["finetuned"]["trained"]  # closed book, it can only remember
 
 
 def test_load_stored_explains_a_missing_file(tmp_path):
@@ -251,3 +273,25 @@ def test_the_fusion_taught_in_chapter_5_is_the_package_code():
     nb = json.loads((Path(__file__).parent.parent / "notebooks" / "05_head_to_head.ipynb").read_text())
     cells = ["".join(c["source"]).strip() for c in nb["cells"] if c["cell_type"] == "code"]
     assert inspect.getsource(rag.reciprocal_rank_fusion).strip() in cells
+
+
+def test_seeds_are_averaged_per_question():
+    assert h2h.seed_mean([[True, False, True], [True, True, False], [False, False, True]]) == [2 / 3, 1 / 3, 2 / 3]
+    one = h2h.interval([[True, False, False, True]])  # a single run: the Wilson interval
+    assert one["rate"] == 0.5 and one["n"] == 4 and (round(one["low"], 4), round(one["high"], 4)) == (0.1500, 0.8500)
+    three = h2h.interval([[True] * 10 + [False] * 10, [True] * 5 + [False] * 15, [True] * 15 + [False] * 5])
+    assert three["rate"] == pytest.approx(0.5) and three["n"] == 20 and three["low"] < 0.5 < three["high"]
+
+
+def test_compare_scores_each_question_by_the_share_of_seeds_right():
+    def run(correct):
+        n = len(correct)
+        return {"test": {"correct": correct, "idk": [False] * n}}
+
+    results = {"seeds": [0, 1], "units": {
+        "rag": run([True, True, False, False]),
+        "finetuned seed 0": run([True, False, False, False]), "finetuned seed 1": run([True, True, True, False])}}
+    both = h2h.compare(results, "rag", "finetuned")
+    assert both["diff"] == pytest.approx(0.5 - (0.25 + 0.75) / 2)  # 0.5 against the seeds' mean 0.5
+    assert h2h.compare(results, "rag", "finetuned", seed_index=0)["diff"] == pytest.approx(0.25)
+    assert h2h.compare(results, "rag", "finetuned", seed_index=1)["diff"] == pytest.approx(-0.25)

@@ -1,7 +1,6 @@
 """The two models load offline from their packages, checked, cached, and fail clearly."""
 import importlib.util
 import sys
-import time
 
 import pytest
 
@@ -37,11 +36,29 @@ def test_generate_rejects_empty_prompt(generator, bad):
         models.generate(model, tok, [bad])
 
 
-def test_cached_generator_loads_fast(generator):
+class _Converted(Exception):
+    """Raised by a stand-in for ``_convert_gguf``: the slow GGUF conversion was asked for."""
+
+
+def _refuse_conversion(gguf, target):
+    raise _Converted(target)
+
+
+def test_cached_generator_is_loaded_without_converting_again(generator, monkeypatch):
+    # A cache hit reads the stored safetensors: the GGUF conversion must not run again.
     assert models._cache_ok(models.generator_cache_path(), full_check=True)
-    start = time.perf_counter()
-    models.load_generator()
-    assert time.perf_counter() - start < 3.0
+    monkeypatch.setattr(models, "_convert_gguf", _refuse_conversion)
+    model, _ = models.load_generator()
+    assert not model.training
+
+
+def test_missing_cache_is_converted_into_the_cache_folder(monkeypatch, tmp_path):
+    # The other side of the cache check: with an empty cache folder the conversion is asked for, there.
+    monkeypatch.setenv(models.ENV_CACHE, str(tmp_path))
+    monkeypatch.setattr(models, "_convert_gguf", _refuse_conversion)
+    with pytest.raises(_Converted) as called:
+        models.load_generator()
+    assert called.value.args[0] == models.generator_cache_path() and called.value.args[0].parent == tmp_path
 
 
 def test_cache_with_wrong_size_is_rejected(tmp_path):
@@ -92,9 +109,23 @@ def test_missing_embedder_package_names_the_install_command(monkeypatch):
         models.load_embedder()
 
 
+def _no_package_weights(*args):
+    pytest.fail("the packaged weights were used although the environment names another model")
+
+
 def test_hub_setting_loads_the_named_model(monkeypatch, generator):
-    # Any id from_pretrained accepts works; a local folder keeps the test offline.
+    # Any id from_pretrained accepts works; a local folder keeps the test offline. The packaged
+    # weights are made unusable, so the test fails if the setting is ignored.
     monkeypatch.setenv(models.ENV_GENERATOR, str(models.generator_cache_path()))
+    monkeypatch.setattr(models, "package_file", _no_package_weights)
     model, tok = models.load_generator()
     assert models.generate(model, tok, "What is the capital of France?", max_new_tokens=8) == \
         models.generate(*generator, "What is the capital of France?", max_new_tokens=8)
+
+
+def test_embedder_setting_loads_the_named_model(monkeypatch):
+    folder = models.package_file(models.EMBEDDER_PACKAGE, models.EMBEDDER_FILE, models.EMBEDDER_INSTALL).parent
+    monkeypatch.setenv(models.ENV_EMBEDDER, str(folder))
+    monkeypatch.setattr(models, "package_file", _no_package_weights)
+    vecs = models.load_embedder().encode(["refund window"], normalize_embeddings=True)
+    assert vecs.shape == (1, 384)
