@@ -76,7 +76,7 @@ def learning_curves(out: Path) -> dict[str, Any]:
 
     ragft.set_seed(0)
     model, tokenizer = load_generator()
-    results: dict[str, Any] = {"facts": [], "versions": ragft.versions()}
+    results: dict[str, Any] = {"facts": [], "versions": ragft.versions(), "machine": ragft.env.machine()}
     for p in PARAPHRASES:
         results["facts"].append(facts_point(model, tokenizer, p))
         print(json.dumps({k: v for k, v in results["facts"][-1].items() if "loss" not in k}), flush=True)

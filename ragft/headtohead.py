@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import statistics
 import subprocess
@@ -437,10 +436,6 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     Order: the retrieval and reader choices, the untrained systems, then each seed's closed-book and RAFT
     adapters with the systems that use them; the closed-book retrain on the updated facts; serving cost.
     """
-    import platform
-
-    import torch
-
     import ragft
     from ragft.finetune import QA_SYSTEM, load_adapter
     from ragft.models import cache_dir, load_embedder, load_generator
@@ -450,9 +445,7 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
 
     ragft.set_seed(0)
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    results.update({"versions": ragft.versions(), "machine": {
-        "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads()}})
+    results.update({"versions": ragft.versions(), "machine": ragft.env.machine()})
     setup = load_setup(quick=quick)
     threshold_sample = sorted(random.Random(2).sample(setup.validation, min(THRESHOLD_QUESTIONS,
                                                                              len(setup.validation))), key=lambda q: q.id)

@@ -284,11 +284,7 @@ def train_recipe(model: Any, tokenizer: Any, fit: Sequence[Any], val: Sequence[A
 
 def run(out: Path = STORED, adapter_out: Path = ADAPTER_DIR, quick: bool = False) -> dict[str, Any]:
     """Every unit of the experiment, each stored in ``out`` as soon as it is done (a rerun skips stored units)."""
-    import os
-    import platform
     import shutil
-
-    import torch
 
     import ragft
     from ragft.models import load_embedder, load_generator
@@ -297,9 +293,7 @@ def run(out: Path = STORED, adapter_out: Path = ADAPTER_DIR, quick: bool = False
 
     ragft.set_seed(0)
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    results.update({"versions": ragft.versions(), "machine": {
-        "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads()}})
+    results.update({"versions": ragft.versions(), "machine": ragft.env.machine()})
     fit, val, test = splits()
     if quick:
         fit, val, test = fit[:24], val[:8], test[:8]

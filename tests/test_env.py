@@ -64,3 +64,37 @@ def test_colab_setup_refuses_to_install_torch(monkeypatch):
                         if name == "torch" else real(name))
     with pytest.raises(RuntimeError, match="torch is not installed"):
         colab.install()
+
+
+def test_the_book_pins_torchs_thread_count(monkeypatch):
+    import torch
+
+    from ragft.env import BOOK_THREADS, ENV_THREADS, machine, pin_threads, set_seed
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(ENV_THREADS, raising=False)
+        torch.set_num_threads(1)
+        set_seed(0)
+        assert torch.get_num_threads() == BOOK_THREADS == 2
+        monkeypatch.setenv(ENV_THREADS, "1")
+        assert pin_threads() == 1 and machine()["torch_threads"] == 1
+        for bad in ("0", "two", "-3"):
+            monkeypatch.setenv(ENV_THREADS, bad)
+            with pytest.raises(ValueError, match=ENV_THREADS):
+                pin_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_every_stored_results_file_records_its_machine():
+    import json
+    from pathlib import Path
+
+    import ragft
+
+    files = sorted((Path(ragft.__file__).parent / "results").glob("*.json"))
+    assert len(files) >= 3
+    for path in files:
+        recorded = json.loads(path.read_text()).get("machine", {})
+        assert {"processor", "cpus", "torch_threads"} <= set(recorded), path.name
