@@ -6,9 +6,12 @@ small dataclasses. ``validate`` checks that the files agree with each other, and
 """
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import re
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -88,15 +91,55 @@ def _root(root: str | Path | None) -> Path:
     return data_dir() if root is None else Path(root)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _allowed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A dataclass's field names, and those of them without a default (required in a JSONL row)."""
+    names = tuple(f.name for f in fields(cls))
+    required = tuple(f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING)
+    return names, required
+
+
+def _check_fields(row: Any, allowed: Sequence[str], required: Sequence[str], where: str) -> None:
+    """A ValueError saying ``where``, unless ``row`` is an object with only ``allowed`` and all ``required`` keys."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object {{...}}, got {type(row).__name__}")
+    unknown = [k for k in row if k not in allowed]
+    missing = [k for k in required if k not in row]
+    if unknown or missing:
+        problem = "; ".join(([f"unknown field(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+                            + ([f"missing field(s) {', '.join(map(repr, missing))}"] if missing else []))
+        raise ValueError(f"{where}: {problem}; the allowed fields are: {', '.join(allowed)}")
+
+
+def _read_jsonl(path: Path, cls: type | None = None) -> list[dict[str, Any]]:
+    """The rows of a JSONL file; with ``cls``, each checked to hold only (and all required) fields of that dataclass."""
+    return [row for _, row in _numbered_jsonl(path, cls)]
+
+
+def _numbered_jsonl(path: Path, cls: type | None = None) -> list[tuple[int, Any]]:
+    """``(line number, row)`` for each non-blank line; errors name the file and the line.
+
+    A line that is not UTF-8, not valid JSON or, with ``cls``, not an object with only (and all the
+    required) fields of that dataclass is a ``ValueError``.
+    """
+    allowed, required = _allowed_fields(cls) if cls is not None else ((), ())
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path.name}, line {n}: not valid JSON ({e.msg})") from None
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            where = f"{path}, line {n}"
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start}); "
+                                 "re-save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
+            if cls is not None:
+                _check_fields(row, allowed, required, where)
+            rows.append((n, row))
     return rows
 
 
@@ -121,14 +164,14 @@ def load_documents(root: str | Path | None = None) -> list[Document]:
 
 def load_facts(root: str | Path | None = None) -> list[Fact]:
     """All atomic facts of the knowledge base."""
-    return [Fact(**row) for row in _read_jsonl(_root(root) / "facts.jsonl")]
+    return [Fact(**row) for row in _read_jsonl(_root(root) / "facts.jsonl", Fact)]
 
 
 def load_questions(split: str, root: str | Path | None = None) -> list[Question]:
     """One question split: ``train``, ``test``, ``unanswerable`` or ``updates``."""
     _check_split(split, QUESTION_SPLITS)
     out = []
-    for row in _read_jsonl(_root(root) / "questions" / f"{split}.jsonl"):
+    for row in _read_jsonl(_root(root) / "questions" / f"{split}.jsonl", Question):
         row = dict(row)
         for key in ("fact_ids", "doc_ids", "aliases"):
             row[key] = tuple(row.get(key) or ())
@@ -146,10 +189,21 @@ def sample_questions(split: str, n: int, seed: int = 0, root: str | Path | None 
     return random.Random(seed).sample(questions, n)
 
 
+CONVERSATION_FIELDS = ("id", "turns")
+TURN_FIELDS = ("question", "answer", "fact_ids", "doc_ids")
+
+
 def load_conversations(root: str | Path | None = None) -> list[Conversation]:
     """The scripted multi-turn conversations over the knowledge base (``questions/conversations.jsonl``)."""
+    path = _root(root) / "questions" / "conversations.jsonl"
     out = []
-    for row in _read_jsonl(_root(root) / "questions" / "conversations.jsonl"):
+    for line, row in _numbered_jsonl(path):
+        where = f"{path}, line {line}"
+        _check_fields(row, CONVERSATION_FIELDS, CONVERSATION_FIELDS, where)
+        if not isinstance(row["turns"], list) or not row["turns"]:
+            raise ValueError(f"{where}: 'turns' must be a non-empty list of turns")
+        for t, turn in enumerate(row["turns"], 1):
+            _check_fields(turn, TURN_FIELDS, ("question", "answer"), f"{where}, turn {t}")
         turns = tuple(
             Question(id=f"{row['id']}/{n}", question=t["question"], answer=t["answer"],
                      fact_ids=tuple(t.get("fact_ids", ())), doc_ids=tuple(t.get("doc_ids", ())))
@@ -159,40 +213,129 @@ def load_conversations(root: str | Path | None = None) -> list[Conversation]:
 
 
 TEXT_SUFFIXES = (".md", ".txt")
+MAX_FILE_BYTES = 10_000_000  # 10 MB of text is about 1.5 million words; bigger files are usually logs or dumps
+# Byte-order marks and their codecs; UTF-32 comes first, because its little-endian mark starts like UTF-16's.
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def load_folder(folder: str | Path, suffixes: Sequence[str] = TEXT_SUFFIXES) -> tuple[list[Document], list[str]]:
+class NotText(ValueError):
+    """A file that cannot be read as text; the message says why and what to do."""
+
+
+def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES, encoding: str | None = None) -> str:
+    """A text file's text, cleaned (``clean_text``); ``NotText`` says why a file cannot be used.
+
+    UTF-8 is read with or without a byte-order mark, UTF-16 and UTF-32 by their byte-order mark.
+    A file with NUL bytes and no such mark is binary. ``encoding`` (for example ``"cp1252"``) is
+    tried for a file that is not UTF-8; without it such a file is refused.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise NotText(f"{size:,} bytes, over the limit of {max_bytes:,}; split it into smaller files, "
+                      f"or raise the limit: load_folder(folder, max_bytes={size})")
+    raw = path.read_bytes()
+    codec = next((name for bom, name in BOMS if raw.startswith(bom)), None)
+    if codec is not None and codec != "utf-8-sig":
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError as e:
+            raise NotText(f"starts with a {codec.upper()} byte-order mark but is not valid {codec.upper()} "
+                          f"({e.reason} at position {e.start}); re-save it as UTF-8") from None
+        if re.search(r"[\x00-\x08\x0e-\x1f]", text):  # what binary data decoded as UTF-16 looks like
+            raise NotText(f"binary content (control characters after reading it as {codec.upper()})")
+    elif b"\x00" in raw:
+        raise NotText("binary content (NUL bytes)")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            if encoding is None:
+                raise NotText(f"not UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start}); "
+                              "re-save it as UTF-8") from None
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as e2:
+                raise NotText(f"neither UTF-8 nor {encoding} (byte 0x{raw[e2.start]:02x} at position {e2.start}); "
+                              "re-save it as UTF-8") from None
+    text = clean_text(text)
+    if not text:
+        raise NotText("empty")
+    return text
+
+
+def _display_name(name: str) -> str:
+    """A file name fit to print and to use as an id: undecodable bytes replaced, Unicode in NFC form."""
+    return unicodedata.normalize("NFC", os.fsencode(name).decode("utf-8", "replace"))
+
+
+def _walk(folder: Path, top: Path) -> list[tuple[Path, str | None]]:
+    """``(path, None)`` for each regular file under ``folder``, sorted, and ``(path, reason)`` for what is left out."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        return [(folder, f"the folder cannot be read ({e.strerror or e}); check its permissions")]
+    out: list[tuple[Path, str | None]] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            kind = "hidden folder" if entry.is_dir() else "hidden file"
+            out.append((entry, f"{kind} (the name starts with a dot); rename it without the dot to include it"))
+        elif entry.is_dir() and entry.is_symlink():
+            out.append((entry, "a link to a folder (links to folders are not followed); "
+                               "point load_folder at that folder itself"))
+        elif entry.is_dir():
+            out += _walk(entry, top)
+        elif entry.is_file():
+            out.append((entry, None))
+        else:
+            out.append((entry, "not a regular file (a broken link, a pipe or a device)"))
+    return out
+
+
+def load_folder(folder: str | Path, suffixes: Sequence[str] = TEXT_SUFFIXES, max_bytes: int = MAX_FILE_BYTES,
+                encoding: str | None = None) -> tuple[list[Document], list[str]]:
     """Your own documents: every ``.md``/``.txt`` file under ``folder``, and one message per file skipped.
 
-    Files that are empty, binary (they hold NUL bytes) or not UTF-8 are skipped, never fatal; the
-    second return value says which and why. The document id is the path relative to ``folder``.
+    Files that are empty, binary (NUL bytes without a UTF-16/32 byte-order mark), not UTF-8 (unless
+    ``encoding`` reads them), over ``max_bytes``, unreadable or hidden (a name that starts with a dot)
+    are skipped, never fatal; the second return value says which, why and what to do. The document
+    id is the path relative to ``folder`` without its suffix (with it, if two files would share an id).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder: point load_folder at a folder of .md/.txt files")
-    docs, skipped = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        name = path.relative_to(folder).as_posix()
-        if path.suffix.lower() not in suffixes:
-            skipped.append(f"{name}: skipped, not a {'/'.join(suffixes)} file")
+    suffixes = tuple(s.lower() for s in ([suffixes] if isinstance(suffixes, str) else suffixes))
+    if not suffixes or not all(s.startswith(".") for s in suffixes):
+        raise ValueError(f"suffixes must start with a dot, as in {TEXT_SUFFIXES}; got {suffixes}")
+    if encoding is not None:
+        codecs.lookup(encoding)  # an unknown encoding is a LookupError now, not a skip per file
+    docs, skipped, ids = [], [], set()
+    for path, reason in _walk(folder, folder):
+        name = _display_name(path.relative_to(folder).as_posix())
+        if reason is not None:
+            skipped.append(f"{name}{'/' if path.is_dir() else ''}: skipped, {reason}")
             continue
-        raw = path.read_bytes()
-        if b"\x00" in raw:
-            skipped.append(f"{name}: skipped, binary content (NUL bytes)")
+        if path.suffix.lower() not in suffixes:
+            hint = f"; rename it ({path.name} -> {path.name}.txt) if it is text" if not path.suffix else ""
+            skipped.append(f"{name}: skipped, not a {'/'.join(suffixes)} file{hint}")
             continue
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            skipped.append(f"{name}: skipped, not UTF-8 (byte 0x{raw[e.start]:02x} at position {e.start}); "
-                           "re-save it as UTF-8")
+            text = read_text(path, max_bytes, encoding)
+        except NotText as e:
+            skipped.append(f"{name}: skipped, {e}")
             continue
-        text = clean_text(text)
-        if not text:
-            skipped.append(f"{name}: skipped, empty")
+        except OSError as e:
+            skipped.append(f"{name}: skipped, it cannot be read ({e.strerror or e}); check its permissions")
             continue
         first = text.splitlines()[0]
-        title = first.lstrip("#").strip() if first.startswith("#") else path.stem.replace("-", " ").replace("_", " ")
-        docs.append(Document(id=name.rsplit(".", 1)[0], title=title, text=text))
+        stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        title = first.lstrip("#").strip() if first.startswith("#") else ""
+        title = title or stem.replace("-", " ").replace("_", " ").strip() or stem
+        doc_id = name.rsplit(".", 1)[0]
+        doc_id = name if doc_id in ids else doc_id  # notes.md and notes.txt: the second keeps its suffix
+        ids.add(doc_id)
+        docs.append(Document(id=doc_id, title=title, text=text))
     return docs, skipped
 
 
@@ -223,7 +366,7 @@ def remove_boilerplate(docs: Sequence[Document], min_share: float = 0.5) -> list
 def load_tickets(split: str, root: str | Path | None = None) -> list[Ticket]:
     """One split of the ticket-triage task: ``train`` or ``test``."""
     _check_split(split, TICKET_SPLITS)
-    return [Ticket(**row) for row in _read_jsonl(_root(root) / "tickets" / f"{split}.jsonl")]
+    return [Ticket(**row) for row in _read_jsonl(_root(root) / "tickets" / f"{split}.jsonl", Ticket)]
 
 
 def normalize(text: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ragft.models import chat_prompt
+from ragft.models import chat_prompt, require
 
 IGNORE_INDEX = -100  # label value that the cross-entropy loss skips
 
@@ -160,6 +160,7 @@ def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
     ``layers`` limits the adapters to those decoder layers. Adapting only the top layers means the
     backward pass stops there, which roughly halves the time per step on a CPU.
     """
+    require("peft")  # a missing peft names its pip command
     from peft import LoraConfig, get_peft_model
 
     if layers is not None and target_modules == "all-linear":
@@ -175,6 +176,7 @@ def load_adapter(model: Any, folder: str | Path, trainable: bool = False) -> Any
 
     With ``trainable`` the adapter's weights can be trained further, as after ``add_lora``.
     """
+    require("peft")
     from peft import PeftModel
 
     if not (Path(folder) / "adapter_config.json").is_file():

@@ -44,6 +44,31 @@ class ChecksumMismatch(RuntimeError):
     """A weight file's sha256 is not the one the book was tested with."""
 
 
+# The libraries the package imports only where it uses them, and the pip command (the pin of
+# requirements.txt) that installs each.
+LIBRARY_INSTALL = {
+    "faiss": "pip install faiss-cpu==1.15.1",
+    "peft": "pip install peft==0.21.2",
+    "bm25s": "pip install bm25s==0.3.16",
+}
+
+
+class LibraryMissing(ModuleNotFoundError):
+    """A library the book needs cannot be imported; the message names the pip command that installs it."""
+
+
+def require(module: str) -> Any:
+    """The imported ``module``, or a ``LibraryMissing`` naming its pip command (chained from the import error)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        install = LIBRARY_INSTALL.get(module, f"pip install {module}")
+        raise LibraryMissing(f"the library {module!r} cannot be imported ({e}); install it with: {install}",
+                             name=module) from e
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
     """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ragft.data import Document
+from ragft.models import require
 
 
 @dataclass(frozen=True)
@@ -22,18 +23,66 @@ class Chunk:
     text: str
 
 
-def chunk_by_heading(doc: Document, title: bool = True) -> list[Chunk]:
-    """One chunk per ``##`` section; with ``title`` each starts with the document title, so it stands alone."""
+MAX_CHUNK_WORDS = 150  # about 210 word pieces, inside the embedder's 256; every section of the book is shorter
+
+
+def chunk_by_heading(doc: Document, title: bool = True, max_words: int | None = MAX_CHUNK_WORDS) -> list[Chunk]:
+    """One chunk per ``##`` section; with ``title`` each starts with the document title, so it stands alone.
+
+    A section longer than ``max_words`` words (a plain-text file without headings, say) is cut at
+    paragraphs, then sentences, then words (``split_long``), each piece under the section's heading
+    line, with ids ``doc#i.1``, ``doc#i.2``, ... ``max_words=None`` keeps every section whole.
+    """
+    if max_words is not None and max_words < 10:
+        raise ValueError(f"need max_words >= 10 (or None for no limit), got {max_words}")
     parts = re.split(r"\n(?=## )", doc.text.strip())
     chunks = []
     for i, part in enumerate(p.strip() for p in parts):
+        heading = i > 0 or part.startswith("# ") or part.startswith("## ")
         if i == 0 and part.startswith("# "):
             part = part[2:].strip()  # the introduction, under the document title
         elif part.startswith("## "):
             part = f"{doc.title}: {part[3:].strip()}" if title else part[3:].strip()
-        if part:
+        if not part:
+            continue
+        if max_words is None or len(part.split()) <= max_words:
             chunks.append(Chunk(f"{doc.id}#{i}", doc.id, part))
+            continue
+        if heading:  # the heading line goes in front of every piece
+            header, _, body = part.partition("\n")
+        else:  # text without headings: its pieces are put under the document title
+            header, body = (doc.title if title else ""), part
+        pieces = split_long(body, max(max_words - len(header.split()), max_words // 2))
+        for j, piece in enumerate(pieces, 1):
+            text = piece if not header or (j == 1 and not heading) else f"{header}\n\n{piece}"
+            chunks.append(Chunk(f"{doc.id}#{i}.{j}", doc.id, text))
     return chunks
+
+
+def split_long(text: str, max_words: int) -> list[str]:
+    """Pieces of at most ``max_words`` words: whole paragraphs where they fit, else sentences, else runs of words."""
+    units: list[tuple[str, bool]] = []  # (text, starts a paragraph)
+    for para in re.split(r"\n\s*\n", text.strip()):
+        if len(para.split()) <= max_words:
+            units.append((para.strip(), True))
+            continue
+        first = True
+        for sentence in SENTENCE_END.split(para):
+            words = sentence.split()
+            for s in range(0, len(words), max_words):
+                units.append((" ".join(words[s:s + max_words]), first))
+                first = False
+    pieces, current, n = [], "", 0
+    for unit, new_paragraph in units:
+        w = len(unit.split())
+        if not w:
+            continue
+        if current and n + w > max_words:
+            pieces.append(current)
+            current, n = "", 0
+        current = unit if not current else current + ("\n\n" if new_paragraph else " ") + unit
+        n += w
+    return pieces + [current] if current else pieces
 
 
 def chunk_fixed(doc: Document, size: int = 80, overlap: int = 20) -> list[Chunk]:
@@ -70,7 +119,7 @@ class Retriever:
 
     def __init__(self, embedder: Any, chunks: Sequence[Chunk], batch_size: int = 64,
                  show_progress_bar: bool | None = None) -> None:
-        import faiss
+        faiss = require("faiss")
 
         from ragft.env import show_progress
 
@@ -85,7 +134,7 @@ class Retriever:
 
     def subset(self, doc_ids: Sequence[str]) -> "Retriever":
         """A retriever over the chunks of ``doc_ids`` only, reusing the stored vectors (nothing is re-embedded)."""
-        import faiss
+        faiss = require("faiss")
 
         keep = set(doc_ids)
         rows = [i for i, c in enumerate(self.chunks) if c.doc_id in keep]
@@ -104,7 +153,7 @@ class Retriever:
         Only the new chunks are embedded; the vectors of all other documents are reused. This is how
         a RAG system absorbs an edited document: re-chunk it, re-embed it, swap it in.
         """
-        import faiss
+        faiss = require("faiss")
 
         if not chunks:
             raise ValueError("no chunks given: pass the new chunks of the changed documents")
@@ -123,9 +172,11 @@ class Retriever:
                                                show_progress_bar=show_progress_bar), dtype=np.float32)
 
     def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
-        """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several."""
+        """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several (``[]`` for none)."""
         single = isinstance(questions, str)
         qs = [normalize_question(q) for q in ([questions] if single else questions)]
+        if not qs:
+            return []
         k = min(k, len(self.chunks))
         scores, ids = self.index.search(self.embed(qs), k)
         hits = [[(self.chunks[i], float(s)) for s, i in zip(row_s, row_i)] for row_s, row_i in zip(scores, ids)]
@@ -157,7 +208,7 @@ class HybridRetriever:
     """
 
     def __init__(self, dense: Retriever, rrf_k: int = 60) -> None:
-        import bm25s
+        bm25s = require("bm25s")
 
         self.dense, self.chunks, self.rrf_k = dense, dense.chunks, rrf_k
         self.bm25 = bm25s.BM25()
@@ -302,11 +353,19 @@ class Answer:
 def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions: Sequence[str], k: int = 1,
                      threshold: float | None = None, layout: str = "plain", max_new_tokens: int = 32,
                      batch_size: int = 16) -> list[Answer]:
-    """Retrieve, then generate from the top-``k`` chunks; abstain when the best cosine is below ``threshold``."""
+    """Retrieve, then generate from the top-``k`` chunks; abstain when the best cosine is below ``threshold``.
+
+    One ``Answer`` per question, in order; no questions give an empty list (like ``Retriever.search``).
+    """
     from ragft.models import generate
 
+    if isinstance(questions, str):
+        raise TypeError("questions must be a list of strings: for one question pass [question]")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+    questions = list(questions)
+    if not questions:
+        return []
     hits = retriever.search(list(questions), k=k)
     keep = [i for i, h in enumerate(hits) if threshold is None or h[0][1] >= threshold]
     prompts = [build_prompt(questions[i], [c.text for c, _ in hits[i]], layout) for i in keep]

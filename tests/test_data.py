@@ -215,3 +215,164 @@ def test_aliases_keep_a_wrong_currency_wrong():
     assert not evaluate.contains_answer(f"It costs {number} dollars.", q.answers)
     assert f"{number} euros" in q.aliases
     assert evaluate.contains_answer(f"It costs {number} euros.", q.answers)
+
+
+# Bad input on the bring-your-own-documents path: every file is read or skipped with a reason.
+
+def test_your_documents_folder_reads_as_notebook_04a_shows():
+    docs, skipped = data.load_folder(data.data_dir() / "your_documents")
+    assert [d.id for d in docs] == ["allotment-rules", "minutes/2025-agm", "tool-shed"]
+    assert skipped == ["cafe-rota.txt: skipped, not UTF-8 (byte 0xe9 at position 3); re-save it as UTF-8",
+                       "leaflet-scan.md: skipped, binary content (NUL bytes)",
+                       "notes-empty.md: skipped, empty",
+                       "plot-list.csv: skipped, not a .md/.txt file"]
+
+
+def test_load_folder_reads_utf16_and_utf32_text_by_its_byte_order_mark(tmp_path):
+    text = "# Kiln\n\nThe kiln reaches 1280 \u00b0C.\r\n"
+    (tmp_path / "le.txt").write_bytes(text.encode("utf-16"))  # Python writes the BOM, little-endian here
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    (tmp_path / "u32.txt").write_bytes(text.encode("utf-32"))
+    (tmp_path / "u8bom.txt").write_bytes(text.encode("utf-8-sig"))
+    docs, skipped = data.load_folder(tmp_path)
+    assert skipped == []
+    assert [d.id for d in docs] == ["be", "le", "u32", "u8bom"]
+    assert all(d.title == "Kiln" and d.text == "# Kiln\n\nThe kiln reaches 1280 \u00b0C." for d in docs)
+
+
+def test_read_text_refuses_broken_or_binary_utf16(tmp_path):
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfeA\x00B")  # odd length: the last code unit is cut
+    with pytest.raises(data.NotText, match="byte-order mark but is not valid UTF-16.*re-save it as UTF-8"):
+        data.read_text(tmp_path / "odd.txt")
+    (tmp_path / "img.txt").write_bytes(b"\xff\xfe\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # binary behind a UTF-16 mark
+    with pytest.raises(data.NotText, match="binary content"):
+        data.read_text(tmp_path / "img.txt")
+
+
+def test_load_folder_refuses_latin1_unless_told_the_encoding(tmp_path):
+    (tmp_path / "cafe.txt").write_bytes("Caf\xe9 opening hours: 9 to 5.".encode("latin-1"))
+    docs, skipped = data.load_folder(tmp_path)
+    assert docs == [] and skipped == ["cafe.txt: skipped, not UTF-8 (byte 0xe9 at position 3); re-save it as UTF-8"]
+    docs, skipped = data.load_folder(tmp_path, encoding="cp1252")
+    assert skipped == [] and docs[0].text == "Caf\xe9 opening hours: 9 to 5."
+    (tmp_path / "cafe.txt").write_bytes(b"Caf\xe9 \x81")  # 0x81 is not a cp1252 character either
+    assert data.load_folder(tmp_path, encoding="cp1252")[1] == [
+        "cafe.txt: skipped, neither UTF-8 nor cp1252 (byte 0x81 at position 5); re-save it as UTF-8"]
+    with pytest.raises(LookupError):
+        data.load_folder(tmp_path, encoding="no-such-encoding")
+
+
+def test_load_folder_skips_a_file_over_the_size_limit_and_says_how_to_raise_it(tmp_path):
+    (tmp_path / "small.md").write_text("# Small\n\nShort.")
+    (tmp_path / "big.txt").write_text("word " * 3000)  # 15,000 bytes
+    docs, skipped = data.load_folder(tmp_path, max_bytes=10_000)
+    assert [d.id for d in docs] == ["small"]
+    assert skipped == ["big.txt: skipped, 15,000 bytes, over the limit of 10,000; split it into smaller files, "
+                       "or raise the limit: load_folder(folder, max_bytes=15000)"]
+    assert [d.id for d in data.load_folder(tmp_path, max_bytes=15_000)[0]] == ["big", "small"]
+    assert data.MAX_FILE_BYTES == 10_000_000
+
+
+def test_load_folder_with_odd_file_names(tmp_path):
+    import os
+    import unicodedata
+
+    (tmp_path / "meeting notes 2025.md").write_text("The shed opens at ten.")
+    (tmp_path / unicodedata.normalize("NFD", "caf\u00e9 r\u00e9sum\u00e9.txt")).write_text("Tea at four.")  # as macOS names it
+    (tmp_path / "README").write_text("no suffix")
+    (tmp_path / "NOTES.TXT").write_text("Upper-case suffix.")
+    (tmp_path / "rules.md").write_text("Rules in Markdown.")
+    (tmp_path / "rules.txt").write_text("Rules in plain text.")  # same id as rules.md
+    (tmp_path / ".hidden.md").write_text("A hidden note.")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD.md").write_text("not a document")
+    (tmp_path / "sub dir").mkdir()
+    (tmp_path / "sub dir" / "deep.md").write_text("# Deep\n\nInside a folder with a space.")
+    os.close(os.open(os.fsencode(tmp_path) + b"/latin1-name-\xe9.md", os.O_CREAT | os.O_WRONLY))  # not UTF-8 as a name
+    (tmp_path / "link.md").symlink_to(tmp_path / "gone.md")  # a broken link
+    docs, skipped = data.load_folder(tmp_path)
+    by_id = {d.id: d for d in docs}
+    assert list(by_id) == ["NOTES", "caf\u00e9 r\u00e9sum\u00e9", "meeting notes 2025", "rules", "rules.txt", "sub dir/deep"]
+    assert by_id["caf\u00e9 r\u00e9sum\u00e9"].title == "caf\u00e9 r\u00e9sum\u00e9"
+    assert by_id["meeting notes 2025"].title == "meeting notes 2025" and by_id["sub dir/deep"].title == "Deep"
+    assert by_id["rules.txt"].text == "Rules in plain text."
+    assert skipped == [
+        ".git/: skipped, hidden folder (the name starts with a dot); rename it without the dot to include it",
+        ".hidden.md: skipped, hidden file (the name starts with a dot); rename it without the dot to include it",
+        "README: skipped, not a .md/.txt file; rename it (README -> README.txt) if it is text",
+        "latin1-name-\ufffd.md: skipped, empty",
+        "link.md: skipped, not a regular file (a broken link, a pipe or a device)",
+    ]
+    assert all(m.encode("utf-8") for m in skipped)  # printable, even for a name that is not UTF-8
+
+
+def test_load_folder_keeps_what_it_loaded_when_a_file_cannot_be_read(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    for name in ("a.md", "b.md", "c.md"):
+        (tmp_path / name).write_text(f"Document {name}.")
+    read_bytes = Path.read_bytes
+
+    def failing(self):
+        if self.name == "b.md":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing)
+    docs, skipped = data.load_folder(tmp_path)
+    assert [d.id for d in docs] == ["a", "c"]
+    assert skipped == ["b.md: skipped, it cannot be read (Permission denied); check its permissions"]
+
+
+def test_load_folder_checks_its_suffixes(tmp_path):
+    (tmp_path / "a.rst").write_text("Text.")
+    assert [d.id for d in data.load_folder(tmp_path, suffixes=".RST")[0]] == ["a"]  # one suffix, any case
+    with pytest.raises(ValueError, match="must start with a dot"):
+        data.load_folder(tmp_path, suffixes=("md",))
+
+
+# Bad JSONL: the file, the line and what is wrong.
+
+@pytest.mark.parametrize("relative, loader, good", [
+    ("facts.jsonl", data.load_facts, {"id": "F1", "doc_id": "d1", "statement": "s", "answer": "a"}),
+    ("questions/test.jsonl", lambda root: data.load_questions("test", root), {"id": "q1", "question": "Q?", "answer": "a"}),
+    ("tickets/test.jsonl", lambda root: data.load_tickets("test", root), {"id": "t1", "text": "x", "label": {}}),
+])
+def test_jsonl_with_an_unknown_field_names_file_line_and_allowed_fields(tmp_path, relative, loader, good):
+    import json
+
+    path = tmp_path / relative
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({**good, "anwser": "typo", "extra": 1}) + "\n")
+    with pytest.raises(ValueError, match=rf"{relative}, line 3: unknown field\(s\) 'anwser', 'extra'; "
+                                         r"the allowed fields are: id, "):
+        loader(tmp_path)
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "id"}) + "\n")
+    with pytest.raises(ValueError, match=rf"{relative}, line 1: missing field\(s\) 'id'"):
+        loader(tmp_path)
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good)[:-1] + "\n")
+    with pytest.raises(ValueError, match=rf"{relative}, line 2: not valid JSON \(.*column"):
+        loader(tmp_path)
+    path.write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match=rf"{relative}, line 1: expected a JSON object"):
+        loader(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(good).encode() + b"\n")  # a UTF-8 byte-order mark is fine
+    assert len(loader(tmp_path)) == 1
+    path.write_bytes(json.dumps(good).encode() + b"\n" + '{"id": "caf\xe9"}'.encode("latin-1") + b"\n")
+    with pytest.raises(ValueError, match=rf"{relative}, line 2: not UTF-8"):
+        loader(tmp_path)
+
+
+def test_conversations_jsonl_with_an_unknown_turn_field_names_the_line_and_turn(tmp_path):
+    (tmp_path / "questions").mkdir()
+    path = tmp_path / "questions" / "conversations.jsonl"
+    good = '{"id": "c1", "turns": [{"question": "Q?", "answer": "a", "doc_ids": ["d1"]}]}'
+    path.write_text(good + "\n" + good.replace('"doc_ids"', '"docs"') + "\n")
+    with pytest.raises(ValueError, match=r"conversations.jsonl, line 2, turn 1: unknown field\(s\) 'docs'; "
+                                         r"the allowed fields are: question, answer, fact_ids, doc_ids"):
+        data.load_conversations(tmp_path)
+    path.write_text('{"id": "c1", "turns": []}\n')
+    with pytest.raises(ValueError, match="line 1: 'turns' must be a non-empty list"):
+        data.load_conversations(tmp_path)
+    path.write_text(good + "\n")
+    assert data.load_conversations(tmp_path)[0].turns[0].doc_ids == ("d1",)

@@ -257,3 +257,16 @@ def test_train_stops_early_and_keeps_the_best_step():
         train(model, data, pad_id=0, steps=2, patience=2, progress=False)
     with pytest.raises(ValueError, match="schedule"):
         train(model, data, pad_id=0, steps=2, schedule="cosine", progress=False)
+
+
+def test_a_missing_peft_names_its_pip_command(monkeypatch, tmp_path):
+    import sys
+
+    from ragft.finetune import load_adapter
+    from ragft.models import LibraryMissing
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` now fails as if it were not installed
+    for call in (lambda: add_lora(object()), lambda: load_adapter(object(), tmp_path)):
+        with pytest.raises(LibraryMissing, match=r"'peft' cannot be imported.*: pip install peft==0\.21\.2") as err:
+            call()
+        assert isinstance(err.value.__cause__, ImportError)

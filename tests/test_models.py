@@ -129,3 +129,20 @@ def test_embedder_setting_loads_the_named_model(monkeypatch):
     monkeypatch.setattr(models, "package_file", _no_package_weights)
     vecs = models.load_embedder().encode(["refund window"], normalize_embeddings=True)
     assert vecs.shape == (1, 384)
+
+
+def test_require_names_the_pinned_pip_command_of_a_missing_library(monkeypatch):
+    from pathlib import Path
+
+    pins = dict(line.split("#")[0].strip().split("==") for line in Path("requirements.txt").read_text().splitlines()
+                if "==" in line.split("#")[0])
+    for module, command in models.LIBRARY_INSTALL.items():
+        package, version = command.split()[-1].split("==")
+        assert pins[package] == version, f"{command} does not match requirements.txt"  # the message follows the pins
+    assert models.require("json") is sys.modules["json"]
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails as if faiss-cpu were not installed
+    with pytest.raises(models.LibraryMissing) as err:
+        models.require("faiss")
+    assert str(err.value).endswith("install it with: pip install faiss-cpu==1.15.1")
+    assert isinstance(err.value, ModuleNotFoundError) and isinstance(err.value.__cause__, ImportError)
+    assert err.value.name == "faiss"

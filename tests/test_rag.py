@@ -1,5 +1,6 @@
 import pytest
 
+from ragft import rag
 from ragft.data import Document
 from ragft.rag import (Retriever, chunk_by_heading, chunk_fixed, mean_reciprocal_rank, normalize_question,
                        recall_at_k)
@@ -144,3 +145,100 @@ def test_subset_and_retrieval_scores(embedder):
     assert retrieval_scores(only_tea, qs[1:], k=1)["recall@1"] == 1.0
     with pytest.raises(ValueError, match="none of these"):
         r.subset(["nope"])
+
+
+# Chunking a reader's own text: sections longer than MAX_CHUNK_WORDS are cut, the book's are not.
+
+def _fingerprint(chunks):
+    import hashlib
+
+    return len(chunks), hashlib.sha256("\n\x1e".join(f"{c.id}\x1f{c.doc_id}\x1f{c.text}" for c in chunks).encode()).hexdigest()
+
+
+def test_the_books_documents_chunk_exactly_as_before_the_size_bound():
+    # Pinned from chunk_by_heading before it learned to cut long sections: the same 230 chunks, ids and texts.
+    from ragft.data import apply_update, load_documents, load_questions
+
+    docs = {d.id: d for d in load_documents()}
+    assert len(docs) == 52
+    assert _fingerprint([c for d in docs.values() for c in chunk_by_heading(d)]) == (
+        230, "b7b901a7b0b85668e8341878c6f068397e5c195fa33afffd645b796e7213db08")
+    assert _fingerprint([c for d in docs.values() for c in chunk_by_heading(d, title=False)]) == (
+        230, "b2a13b1fdc6b2ee42016d86fadb085ec6bef6a47f88ac958bb79d100fe0a06ea")
+    updated = [apply_update(docs[u.doc_ids[0]], u) for u in load_questions("updates")]  # chapter 3 and 5 re-chunk these
+    assert _fingerprint([c for d in updated for c in chunk_by_heading(d)]) == (
+        145, "8aea2983029947270304ac0f180fc96846112306ff088787a4ea4f62a16a90b1")
+    longest = max(len(c.text.split()) for d in docs.values() for c in chunk_by_heading(d))
+    assert longest == 134 and longest < rag.MAX_CHUNK_WORDS
+
+
+def test_your_documents_chunk_as_before_the_size_bound():
+    from ragft.data import data_dir, load_folder
+
+    docs, _ = load_folder(data_dir() / "your_documents")
+    assert _fingerprint([c for d in docs for c in chunk_by_heading(d)]) == (
+        6, "a72d57e33681dcade2a10b716c62f4c91d80e9408bdcac05e04b7ae1903fcff2")
+
+
+def test_a_long_text_without_headings_is_cut_into_bounded_pieces_under_its_title():
+    paragraphs = [" ".join(f"Fact {p}.{s} is about bed {p}{s} and its crop." for s in range(6)) for p in range(8)]
+    doc = Document("notes", "garden notes", "Garden notes\n\n" + "\n\n".join(paragraphs))  # 8 x 60 words
+    chunks = chunk_by_heading(doc)
+    assert [c.id for c in chunks] == ["notes#0.1", "notes#0.2", "notes#0.3", "notes#0.4"]
+    assert all(len(c.text.split()) <= rag.MAX_CHUNK_WORDS for c in chunks)
+    assert chunks[0].text.startswith("Garden notes\n\nFact 0.0 ")  # the file's own first line, as before
+    assert all(c.text.startswith("garden notes\n\nFact ") for c in chunks[1:])  # later pieces under the title
+    assert "\n\n".join(c.text.split("\n\n", 1)[1] for c in chunks[1:]) == "\n\n".join(paragraphs[2:])  # whole paragraphs
+    assert chunk_by_heading(doc, max_words=None) == [rag.Chunk("notes#0", "notes", doc.text)]  # no bound: one chunk
+
+
+def test_a_long_section_is_cut_under_its_heading_and_short_ones_are_untouched():
+    words = " ".join(f"w{i}" for i in range(400))  # one paragraph, no sentence ends: cut by words
+    doc = Document("d", "D", f"# D\n\nIntro.\n\n## Long\n\n{words}\n\n## Short\n\nOne line.")
+    chunks = chunk_by_heading(doc)
+    assert [c.id for c in chunks] == ["d#0", "d#1.1", "d#1.2", "d#1.3", "d#2"]
+    assert [c.text.split("\n\n")[0] for c in chunks[1:4]] == ["D: Long"] * 3
+    assert " ".join(c.text.split("\n\n")[1] for c in chunks[1:4]) == words  # every word once, in order
+    assert all(len(c.text.split()) <= rag.MAX_CHUNK_WORDS for c in chunks)
+    assert chunks[4].text == "D: Short\n\nOne line."
+    with pytest.raises(ValueError, match="max_words >= 10"):
+        chunk_by_heading(doc, max_words=0)
+
+
+def test_split_long_prefers_paragraphs_then_sentences_then_words():
+    para = "Alpha one. Beta two. Gamma three."
+    assert rag.split_long(f"{para}\n\n{para}", 12) == [f"{para}\n\n{para}"]
+    assert rag.split_long(f"{para}\n\n{para}", 8) == [para, para]  # whole paragraphs
+    assert rag.split_long(para, 4) == ["Alpha one. Beta two.", "Gamma three."]  # a paragraph too long: sentences
+    assert rag.split_long("a b c d e f g", 3) == ["a b c", "d e f", "g"]  # a sentence too long: words
+
+
+# Empty and wrong question lists.
+
+def test_search_and_answer_questions_with_no_questions_give_empty_lists(embedder):
+    from ragft.rag import HybridRetriever, answer_questions
+
+    r = Retriever(embedder, chunk_by_heading(DOC))
+    assert r.search([]) == [] and HybridRetriever(r).search([]) == []
+    assert answer_questions(r, None, None, []) == []  # nothing to generate: the model is not called
+    with pytest.raises(TypeError, match=r"pass \[question\]"):
+        answer_questions(r, None, None, "How long does the battery last?")
+    with pytest.raises(ValueError, match="the question is empty"):
+        r.search(["battery?", "  "])
+
+
+# A missing library names its pip command.
+
+@pytest.mark.parametrize("module, pip, build", [
+    ("faiss", "pip install faiss-cpu==1.15.1", lambda: Retriever(None, chunk_by_heading(DOC))),
+    ("bm25s", "pip install bm25s==0.3.16", lambda: rag.HybridRetriever(None)),
+])
+def test_a_missing_library_names_its_pip_command(monkeypatch, module, pip, build):
+    import sys
+
+    from ragft.models import LibraryMissing
+
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if it were not installed
+    with pytest.raises(LibraryMissing, match=rf"{module}.*install it with: {pip}$") as info:
+        build()
+    assert isinstance(info.value, ModuleNotFoundError) and isinstance(info.value.__cause__, ImportError)
