@@ -366,7 +366,7 @@ def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions
     questions = list(questions)
     if not questions:
         return []
-    hits = retriever.search(list(questions), k=k)
+    hits = retriever.search(questions, k=k)
     keep = [i for i, h in enumerate(hits) if threshold is None or h[0][1] >= threshold]
     prompts = [build_prompt(questions[i], [c.text for c, _ in hits[i]], layout) for i in keep]
     texts = dict(zip(keep, generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,

@@ -40,15 +40,19 @@ def checked_outputs(notebook: str) -> list[str]:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if cell["cell_type"] != "code" or tags & UNCHECKED_TAGS:
             continue
-        # as the reader sees it: printed streams run on; a displayed value starts a new line
-        text = ""
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                text += "".join(out.get("text", ""))
-            elif "text/plain" in out.get("data", {}):
-                text += "\n" + "".join(out["data"]["text/plain"]) + "\n"
-        cells.append(text)
+        cells.append(shown_text(cell.get("outputs", [])))
     return cells
+
+
+def shown_text(outputs) -> str:
+    """A cell's printed output as the reader sees it: stdout runs on, a displayed value starts a new line."""
+    text = ""
+    for out in outputs:
+        if out.get("output_type") == "stream" and out.get("name") == "stdout":
+            text += "".join(out.get("text", ""))
+        elif "text/plain" in out.get("data", {}):
+            text += "\n" + "".join(out["data"]["text/plain"]) + "\n"
+    return text
 
 
 def blocks(output: str) -> list[str]:
@@ -56,9 +60,10 @@ def blocks(output: str) -> list[str]:
     return [b for b in re.split(r"\n\s*\n", output) if b.strip()]
 
 
-def is_subsequence(wanted: list[str], available: list[str]) -> bool:
+def is_subsequence(wanted: list[str], available: list[str], same=str.__eq__) -> bool:
+    """Whether ``wanted`` appears in ``available`` in order (``same`` decides when two tokens match)."""
     it = iter(available)
-    return all(any(token == got for got in it) for token in wanted)
+    return all(any(same(token, got) for got in it) for token in wanted)
 
 
 def table_rows(text: str, chapter: str) -> list[tuple[str, str, str]]:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from setup_cell import first_code_cell, source  # noqa: E402
 
-from test_chapter_numbers import CHAPTERS, MEASURED, blocks, table_rows, tokens  # noqa: E402
+from test_chapter_numbers import CHAPTERS, MEASURED, blocks, is_subsequence, shown_text, table_rows, tokens  # noqa: E402,E501
 
 # What Colab preinstalls of the book's needs, plus ipywidgets (chapter 7's form) and scikit-learn
 # (chapter 4's classifier). It has no faiss, gguf, trl or bm25s: the setup cell adds those.
@@ -167,7 +167,7 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
         return
     # Colab's current versions: the quoted numbers must come out again, within the tolerance.
     different = [i for i, old, cell in checked if text(cell.outputs) != text(old)]
-    fresh = [stdout(cell.outputs) for _, _, cell in checked]
+    fresh = [shown_text(cell.outputs) for _, _, cell in checked]
     quoted = [(chapter, measurement, result) for chapter in CHAPTERS
               for measurement, result, notebook in table_rows((ROOT / "book" / f"{chapter}.md").read_text(), chapter)
               if notebook == name]
@@ -185,17 +185,6 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
     assert not missed, f"{name}: numbers a chapter quotes moved by more than {TOLERANCE}:\n" + "\n".join(missed)
 
 
-def stdout(outputs) -> str:
-    """A cell's printed text as the reader sees it (as ``test_chapter_numbers`` reads stored cells)."""
-    shown = ""
-    for o in outputs:
-        if o.get("name") == "stdout":
-            shown += o["text"]
-        elif "text/plain" in o.get("data", {}):
-            shown += "\n" + o["data"]["text/plain"] + "\n"
-    return shown
-
-
 def close(wanted: str, got: str) -> bool:
     if "." not in wanted:
         return wanted == got
@@ -203,8 +192,7 @@ def close(wanted: str, got: str) -> bool:
 
 
 def close_subsequence(wanted: list[str], available: list[str]) -> bool:
-    it = iter(available)
-    return all(any(close(token, got) for got in it) for token in wanted)
+    return is_subsequence(wanted, available, same=close)
 
 
 def test_numbers_within_the_tolerance_count_as_the_same():
