@@ -1,5 +1,5 @@
-"""Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7)
-and the head-to-head (chapter 5).
+"""Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7),
+the head-to-head (chapter 5) and the embedder fine-tune (chapter 6).
 
 Run ``python -m ragft.experiments learning-curves`` (about 5 minutes on two CPU cores). It writes
 ``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
@@ -19,12 +19,13 @@ from typing import Any
 PARAPHRASES = (1, 2, 3)
 N_FACTS = 24
 STORED = Path(__file__).parent / "results" / "learning_curves.json"
+EMBEDDER = Path(__file__).parent / "results" / "embedder.json"
 
 
-def load_stored(path: Path = STORED) -> dict[str, Any]:
-    """The stored learning curves (written by ``learning-curves``)."""
+def load_stored(path: Path = STORED, experiment: str = "learning-curves") -> dict[str, Any]:
+    """The stored results of an experiment (by default the learning curves, written by ``learning-curves``)."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments learning-curves")
+        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments {experiment}")
     return json.loads(Path(path).read_text())
 
 
@@ -85,9 +86,58 @@ def learning_curves(out: Path) -> dict[str, Any]:
     return results
 
 
+def embedder_pairs(chunks: list, questions: list) -> dict[str, list[str]]:
+    """One (training question, gold section) pair per fact: the first training wording of each fact."""
+    from ragft.data import load_facts
+    from ragft.finetune import gold_chunk
+
+    facts = {f.id: f for f in load_facts()}
+    first_wording = list({q.fact_ids[0]: q for q in reversed(questions)}.values())[::-1]
+    return {"question": [q.question for q in first_wording],
+            "section": [gold_chunk(chunks, facts[q.fact_ids[0]]).text for q in first_wording]}
+
+
+def embedder(out: Path) -> dict[str, Any]:
+    """Chapter 6's embedder fine-tune, then RAG end to end on every test question with each embedder."""
+    from datasets import Dataset
+
+    import ragft
+    from ragft.data import load_documents, load_questions
+    from ragft.finetune import fine_tune_embedder
+    from ragft.headtohead import Reader, grade, replies
+    from ragft.models import load_embedder, load_generator
+    from ragft.rag import Retriever, chunk_by_heading, retrieval_scores
+
+    ragft.set_seed(0)
+    chunks = [c for d in load_documents() for c in chunk_by_heading(d)]
+    test = load_questions("test")
+    pairs = Dataset.from_dict(embedder_pairs(chunks, load_questions("train")))
+    shipped_retriever = Retriever(load_embedder(), chunks)
+    tuned = load_embedder()
+    started = time.perf_counter()
+    trainer = fine_tune_embedder(tuned, pairs)
+    results: dict[str, Any] = {"versions": ragft.versions(), "machine": ragft.env.machine(),
+                               "pairs": len(pairs), "steps": trainer.state.global_step,
+                               "training_seconds": round(time.perf_counter() - started, 1),
+                               "questions": [q.id for q in test], "systems": {}}
+    tuned_retriever = Retriever(tuned, chunks)
+    model, tokenizer = load_generator()
+    for name, retriever in [("shipped", shipped_retriever), ("fine-tuned", tuned_retriever)]:
+        started = time.perf_counter()
+        asked = grade(replies(model, tokenizer, test, Reader(retriever, k=1)), test)
+        results["systems"][name] = {"retrieval": retrieval_scores(retriever, test, k=3),
+                                    "correct": asked["correct"], "reply": asked["reply"],
+                                    "seconds": round(time.perf_counter() - started, 1)}
+        print(f"{name}: {sum(asked['correct'])} of {len(test)} answered", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "triage", "clear-adapter-cache"],
+    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "embedder", "triage",
+                                                   "clear-adapter-cache"],
                         help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -100,9 +150,14 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
+    if args.experiment in ("learning-curves", "embedder") and args.quick:
+        raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.experiment == "learning-curves":
         out = args.out or STORED
         learning_curves(out)
+    elif args.experiment == "embedder":
+        out = args.out or EMBEDDER
+        embedder(out)
     elif args.experiment == "triage":
         from ragft import triage
 

@@ -72,6 +72,31 @@ def gold_chunk(chunks: Sequence[Any], fact: Any) -> Any:
     raise ValueError(f"no chunk of {fact.doc_id} contains the answer of {fact.id} ({fact.answer!r})")
 
 
+def fine_tune_embedder(embedder, pairs, epochs=1, batch_size=16, lr=5e-5, seed=0):
+    """Fine-tune a sentence-transformers embedder in place on (question, section) pairs; returns the trainer."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import PrinterCallback
+
+    from ragft.env import show_progress
+
+    args = SentenceTransformerTrainingArguments(
+        output_dir=tempfile.mkdtemp(), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        learning_rate=lr, warmup_steps=2, batch_sampler=BatchSamplers.NO_DUPLICATES, seed=seed,
+        save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=not show_progress(),
+        dataloader_pin_memory=False)  # pinned memory is for GPUs
+    # The trainer also drafts a model card for the Hugging Face Hub (with its own progress bar); we need none.
+    embedder.model_card_data.set_widget_examples = lambda dataset: None
+    trainer = SentenceTransformerTrainer(model=embedder, args=args, train_dataset=pairs,
+                                         loss=MultipleNegativesRankingLoss(embedder))
+    trainer.remove_callback(PrinterCallback)  # without a progress bar it would print the run's timings
+    trainer.train()
+    return trainer
+
+
 def raft_examples(retriever: Any, questions: Sequence[Any], facts: dict[str, Any], p_gold: float = 0.8,
                   distractors: int = 1, seed: int = 0) -> list[Example]:
     """RAFT-style examples: the question after retrieved text, and the reply the model should learn.
