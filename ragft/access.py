@@ -10,6 +10,8 @@ apart, in ``ragft/data/access/``:
   of the public knowledge base has no line: every document without one is in group ``public``;
 - ``facts.jsonl`` and ``questions.jsonl``: facts stated in the restricted documents and one question
   per fact, in the format of the public ``facts.jsonl`` and ``questions/test.jsonl``;
+- ``train.jsonl``: two more questions per fact, worded differently from its question in
+  ``questions.jsonl``, so that a fine-tune is trained on one wording and tested on another;
 - ``users.jsonl``: users and the groups they belong to.
 
 ``PermissionedRetriever`` searches one FAISS index over all chunks, with the filter applied before
@@ -17,7 +19,7 @@ the search (``mode="before"``), after it (``"after"``) or not at all (``"none"``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
@@ -27,6 +29,7 @@ from ragft.data import Document, Fact, Question, _numbered_jsonl, data_dir, load
 
 PUBLIC = "public"
 MODES = ("none", "before", "after")
+TRAIN_PER_FACT = 2  # paraphrases per restricted fact in train.jsonl
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,17 @@ class User:
 
 @dataclass(frozen=True)
 class AccessData:
-    """Public and restricted documents, who may read each, and the facts, questions and users over them."""
+    """Public and restricted documents, who may read each, and the facts, questions and users over them.
+
+    ``questions`` holds the one test question per fact, ``train`` the paraphrases a fine-tune learns from.
+    """
 
     documents: list[Document]
     groups: dict[str, tuple[str, ...]]
     facts: list[Fact]
     questions: list[Question]
     users: dict[str, tuple[str, ...]]
+    train: list[Question] = field(default_factory=list)
 
     def readable(self, user: str) -> set[str]:
         """Ids of the documents ``user`` may read."""
@@ -131,11 +138,12 @@ def _read_all(root: str | Path | None, public_root: str | Path | None) -> dict[s
     restricted = load_documents(folder)  # the same reader as the public knowledge base, on access/documents/
     return {"public": load_documents(public_root), "restricted": restricted,
             "rules": _read_rules(folder / "access.jsonl"), "facts": _read_facts(folder / "facts.jsonl"),
-            "questions": _read_questions(folder / "questions.jsonl"), "users": _read_users(folder / "users.jsonl")}
+            "questions": _read_questions(folder / "questions.jsonl"), "train": _read_questions(folder / "train.jsonl"),
+            "users": _read_users(folder / "users.jsonl")}
 
 
 def load_access(root: str | Path | None = None, public_root: str | Path | None = None) -> AccessData:
-    """The public knowledge base plus the restricted documents, their groups, facts, questions and users.
+    """The public knowledge base plus the restricted documents, their groups, facts, questions (test and train), users.
 
     ``root`` is the access folder (``ragft/data/access`` by default), ``public_root`` the folder of the
     public knowledge base (``ragft.data.load_documents``'s default). A malformed line, or a document or
@@ -157,7 +165,7 @@ def load_access(root: str | Path | None = None, public_root: str | Path | None =
     for d in raw["restricted"]:
         groups.setdefault(d.id, ())  # a restricted document without a line is read by nobody (validate_access says so)
     return AccessData(raw["public"] + raw["restricted"], groups, [f for _, f in raw["facts"]],
-                      [q for _, q in raw["questions"]], users)
+                      [q for _, q in raw["questions"]], users, [q for _, q in raw["train"]])
 
 
 def _found(answer: str, text: str) -> bool:
@@ -173,7 +181,9 @@ def validate_access(root: str | Path | None = None, public_root: str | Path | No
     Besides what ``ragft.data.validate`` checks (ids unique and known, every answer in its document),
     every question must be about a restricted document, and none of its accepted answers may occur
     in a document readable by other groups: then a reply that contains the answer can only have come
-    from the restricted document, which is what makes it a leak.
+    from the restricted document, which is what makes it a leak. ``train.jsonl`` must hold
+    ``TRAIN_PER_FACT`` questions per fact, checked like the questions, with their fact's answer, and
+    none worded like a test question (after ``normalize``).
     """
     raw = _read_all(root, public_root)
     problems: list[str] = []
@@ -216,32 +226,13 @@ def validate_access(root: str | Path | None = None, public_root: str | Path | No
         elif normalize(f.answer) not in norm[f.doc_id]:
             problems.append(f"{where}: fact {f.id}: answer {f.answer!r} not found in {f.doc_id}")
     seen: set[str] = set()
-    for where, q in raw["questions"]:
+    for where, q in raw["questions"] + raw["train"]:
         if q.id in seen:
             problems.append(f"{where}: duplicate question id {q.id}")
         seen.add(q.id)
-        if not q.question.strip():
-            problems.append(f"{where}: {q.id} has an empty question")
-        if not q.answer or not q.fact_ids or not q.doc_ids:
-            problems.append(f"{where}: {q.id} needs an answer, at least one fact id and at least one doc id")
-            continue
-        for fid in q.fact_ids:
-            if fid not in facts:
-                problems.append(f"{where}: {q.id}: unknown fact {fid}")
-            elif facts[fid].doc_id not in q.doc_ids:
-                problems.append(f"{where}: {q.id}: fact {fid} lives in {facts[fid].doc_id}, not in doc_ids")
-            elif facts[fid].doc_id not in restricted:
-                problems.append(f"{where}: {q.id}: fact {fid} is not in a restricted document")
-        unknown = [d for d in q.doc_ids if d not in docs]
-        for d in unknown:
-            problems.append(f"{where}: {q.id}: unknown document {d}")
-        for d in q.doc_ids:
-            if d in public:
-                problems.append(f"{where}: {q.id}: {d} is public; the questions here are about restricted documents")
-        texts = [norm[d] for d in q.doc_ids if d in restricted]
-        if texts and not any(normalize(a) in t for a in q.answers for t in texts):
-            problems.append(f"{where}: {q.id}: answer {q.answer!r} not found in {', '.join(q.doc_ids)}")
-        if unknown:
+        problems += _check_question(where, q, facts, public, restricted, norm)
+    for where, q in raw["questions"]:
+        if not q.answer or not q.fact_ids or any(d not in docs for d in q.doc_ids):
             continue
         owners = {groups.get(d, ()) for d in q.doc_ids}
         for other, doc in docs.items():
@@ -251,6 +242,57 @@ def validate_access(root: str | Path | None = None, public_root: str | Path | No
                 if _found(a, doc.text):
                     problems.append(f"{where}: {q.id}: answer {a!r} also occurs in {other} "
                                     f"(groups {', '.join(groups.get(other, ()))}), so a reply with it proves no leak")
+    problems += _check_train(raw["train"], raw["questions"], facts)
+    return problems
+
+
+def _check_question(where: str, q: Question, facts: Mapping[str, Fact], public: Mapping[str, Document],
+                    restricted: Mapping[str, Document], norm: Mapping[str, str]) -> list[str]:
+    """The problems of one row of ``questions.jsonl`` or ``train.jsonl``: ids known, answer in its document."""
+    problems = []
+    if not q.question.strip():
+        problems.append(f"{where}: {q.id} has an empty question")
+    if not q.answer or not q.fact_ids or not q.doc_ids:
+        return problems + [f"{where}: {q.id} needs an answer, at least one fact id and at least one doc id"]
+    for fid in q.fact_ids:
+        if fid not in facts:
+            problems.append(f"{where}: {q.id}: unknown fact {fid}")
+        elif facts[fid].doc_id not in q.doc_ids:
+            problems.append(f"{where}: {q.id}: fact {fid} lives in {facts[fid].doc_id}, not in doc_ids")
+        elif facts[fid].doc_id not in restricted:
+            problems.append(f"{where}: {q.id}: fact {fid} is not in a restricted document")
+    for d in q.doc_ids:
+        if d in public:
+            problems.append(f"{where}: {q.id}: {d} is public; the questions here are about restricted documents")
+        elif d not in restricted:
+            problems.append(f"{where}: {q.id}: unknown document {d}")
+    texts = [norm[d] for d in q.doc_ids if d in restricted]
+    if texts and not any(normalize(a) in t for a in q.answers for t in texts):
+        problems.append(f"{where}: {q.id}: answer {q.answer!r} not found in {', '.join(q.doc_ids)}")
+    return problems
+
+
+def _check_train(train: Sequence[tuple[str, Question]], questions: Sequence[tuple[str, Question]],
+                 facts: Mapping[str, Fact]) -> list[str]:
+    """``TRAIN_PER_FACT`` training questions per fact, with its fact's answer, none a copy of a test question."""
+    problems = []
+    test_wording = {normalize(q.question): q.id for _, q in questions}
+    test_answer = {fid: q.answer for _, q in questions for fid in q.fact_ids}
+    count = {fid: 0 for fid in facts}
+    for where, q in train:
+        same = test_wording.get(normalize(q.question))
+        if same is not None:
+            problems.append(f"{where}: {q.id} is worded like {same} of questions.jsonl; a training question "
+                            "must be a paraphrase, or the test measures memorised wording")
+        for fid in q.fact_ids:
+            if fid in count:
+                count[fid] += 1
+            if fid in test_answer and q.answer and q.answer != test_answer[fid]:
+                problems.append(f"{where}: {q.id}: answer {q.answer!r} differs from the test question's "
+                                f"{test_answer[fid]!r} for fact {fid}")
+    for fid, n in count.items():
+        if n != TRAIN_PER_FACT:
+            problems.append(f"train.jsonl: fact {fid} has {n} training question(s), expected {TRAIN_PER_FACT}")
     return problems
 
 
@@ -259,6 +301,15 @@ def _user_groups(users: Mapping[str, Sequence[str]], user: str) -> tuple[str, ..
     if not isinstance(user, str) or user not in users:
         raise ValueError(f"unknown user {user!r}; the users are: {', '.join(sorted(users))}")
     return tuple(users[user])
+
+
+def search_among(index, vectors, rows, k):
+    """The best ``k`` of ``rows`` for each query vector: FAISS scores only the rows the selector lets through."""
+    import faiss
+
+    selector = faiss.IDSelectorBatch(rows)
+    params = faiss.SearchParameters(sel=selector)
+    return index.search(vectors, min(k, len(rows)), params=params)
 
 
 class PermissionedRetriever:
@@ -332,18 +383,14 @@ class PermissionedRetriever:
         if not qs:
             raise ValueError("no questions: pass a question, or a non-empty list of questions")
         if mode == "before":
-            from ragft.models import require
             from ragft.rag import normalize_question
 
-            faiss = require("faiss")
             rows = self.allowed_rows(user)
             qs = [normalize_question(q) for q in qs]
             if rows.size == 0:
                 hits: list[list[tuple[Any, float]]] = [[] for _ in qs]
             else:
-                selector = faiss.IDSelectorBatch(rows)  # only these rows are scored
-                params = faiss.SearchParameters(sel=selector)
-                scores, ids = self.retriever.index.search(self.retriever.embed(qs), min(k, rows.size), params=params)
+                scores, ids = search_among(self.retriever.index, self.retriever.embed(qs), rows, k)
                 hits = [[(self.chunks[i], float(s)) for s, i in zip(rs, ri) if i >= 0] for rs, ri in zip(scores, ids)]
         else:
             hits = self.retriever.search(qs, k=k)  # the book's retriever, over every chunk

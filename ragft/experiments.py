@@ -1,5 +1,6 @@
 """Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7),
-the head-to-head (chapter 5) and the embedder fine-tune (chapter 6).
+the head-to-head (chapter 5), the embedder fine-tune (chapter 6), chapter 2's context sweep and the
+reliability and security measurements (chapter 8, ``ragft.reliability``).
 
 Run ``python -m ragft.experiments learning-curves`` (about 5 minutes on two CPU cores). It writes
 ``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
@@ -20,6 +21,9 @@ PARAPHRASES = (1, 2, 3)
 N_FACTS = 24
 STORED = Path(__file__).parent / "results" / "learning_curves.json"
 EMBEDDER = Path(__file__).parent / "results" / "embedder.json"
+CONTEXT = Path(__file__).parent / "results" / "context.json"
+# Chapter 2's context sweep: (chunks retrieved, prompt layout), each answering every test question
+CONTEXT_CONFIGS = ((1, "plain"), (1, "question-first"), (2, "plain"), (3, "plain"), (3, "numbered"))
 
 
 def load_stored(path: Path = STORED, experiment: str = "learning-curves") -> dict[str, Any]:
@@ -86,6 +90,41 @@ def learning_curves(out: Path) -> dict[str, Any]:
     return results
 
 
+def context_sweep(out: Path) -> dict[str, Any]:
+    """Chapter 2's sweep: every test question answered with 1-3 retrieved chunks in three prompt layouts.
+
+    Per configuration and question it stores whether the prompt contained a reference answer and whether
+    the reply gave one, so the notebook can print each rate with its interval and pair the configurations.
+    """
+    import ragft
+    from ragft.data import load_documents, load_questions
+    from ragft.evaluate import contains_answer
+    from ragft.models import load_embedder, load_generator
+    from ragft.rag import Retriever, answer_questions, chunk_by_heading
+
+    ragft.set_seed(0)
+    retriever = Retriever(load_embedder(), [c for d in load_documents() for c in chunk_by_heading(d)])
+    model, tokenizer = load_generator()
+    test = load_questions("test")
+    questions = [q.question for q in test]
+    hits = retriever.search(questions, k=max(k for k, _ in CONTEXT_CONFIGS))
+    results: dict[str, Any] = {"versions": ragft.versions(), "machine": ragft.env.machine(),
+                               "questions": [q.id for q in test], "max_new_tokens": 24, "configs": []}
+    for k, layout in CONTEXT_CONFIGS:
+        started = time.perf_counter()
+        answers = answer_questions(retriever, model, tokenizer, questions, k=k, layout=layout, max_new_tokens=24)
+        results["configs"].append({
+            "k": k, "layout": layout,
+            "in_prompt": [contains_answer(" ".join(c.text for c, _ in h[:k]), q.answers) for h, q in zip(hits, test)],
+            "correct": [contains_answer(a.text, q.answers) for a, q in zip(answers, test)],
+            "reply": [a.text for a in answers], "seconds": round(time.perf_counter() - started, 1)})
+        print(f"k={k} {layout}: {sum(results['configs'][-1]['correct'])} of {len(test)} answered "
+              f"in {results['configs'][-1]['seconds']} s", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
 def embedder_pairs(chunks: list, questions: list) -> dict[str, list[str]]:
     """One (training question, gold section) pair per fact: the first training wording of each fact."""
     from ragft.data import load_facts
@@ -136,12 +175,14 @@ def embedder(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "embedder", "triage",
+    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "embedder", "context", "security", "triage",
                                                    "clear-adapter-cache"],
                         help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="head-to-head only: the training seeds to run (default 0 1 2; stored ones are skipped)")
+    parser.add_argument("--parts", nargs="+", default=None,
+                        help="security only: the parts to run (access finetune injection backdoor; default all)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
@@ -150,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
-    if args.experiment in ("learning-curves", "embedder") and args.quick:
+    if args.experiment in ("learning-curves", "embedder", "context", "security") and args.quick:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.experiment == "learning-curves":
         out = args.out or STORED
@@ -158,6 +199,14 @@ def main(argv: list[str] | None = None) -> None:
     elif args.experiment == "embedder":
         out = args.out or EMBEDDER
         embedder(out)
+    elif args.experiment == "context":
+        out = args.out or CONTEXT
+        context_sweep(out)
+    elif args.experiment == "security":
+        from ragft import reliability
+
+        out = args.out or reliability.STORED
+        reliability.run(out, parts=tuple(args.parts) if args.parts else reliability.PARTS)
     elif args.experiment == "triage":
         from ragft import triage
 

@@ -323,12 +323,21 @@ ABSTAIN = "I don't know."
 READER_SYSTEM = ("Answer the question from the text you are given, with the words of the text. "
                  "If the text does not say, reply: I don't know.")
 
-LAYOUTS = ("plain", "numbered", "question-first")
+LAYOUTS = ("plain", "numbered", "question-first", "delimited")
 
 
 def build_prompt(question: str, contexts: Sequence[str], layout: str = "plain") -> str:
-    """Put the retrieved text before (or, for ``question-first``, after) the question."""
+    """Put the retrieved text before (or, for ``question-first``, after) the question.
+
+    ``delimited`` (chapter 8) first says that text between ``<document>`` tags is reference data that may
+    hold instructions not to follow, then puts each context between the tags, with any look-alike of
+    the tags inside it neutralised (``ragft.security.neutralise_delimiters``), then asks the question.
+    """
     question = normalize_question(question)
+    if layout == "delimited":
+        from ragft.security import delimited_prompt
+
+        return delimited_prompt(question, contexts)
     if layout == "plain":
         return "\n\n".join(contexts) + f"\n\nUsing the text above, answer briefly: {question}"
     if layout == "numbered":

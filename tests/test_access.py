@@ -53,6 +53,21 @@ def test_shipped_access_data_validates_and_has_the_planned_shape(data):
     assert data.readable("visitor") == {d for d, gs in data.groups.items() if gs == (PUBLIC,)}
 
 
+def test_training_questions_are_two_paraphrases_of_each_fact(data):
+    from ragft.data import normalize
+
+    test = {q.fact_ids[0]: q for q in data.questions}
+    assert len(data.train) == 2 * len(data.facts)
+    assert [q.id for q in data.train] == [f"ac-train-{f.id}-{i}" for f in data.facts for i in (1, 2)]
+    for q in data.train:
+        t = test[q.fact_ids[0]]
+        assert (q.answer, q.aliases, q.fact_ids, q.doc_ids) == (t.answer, t.aliases, t.fact_ids, t.doc_ids)
+        words, test_words = set(normalize(q.question).split()), set(normalize(t.question).split())
+        assert len(words & test_words) / len(words | test_words) < 0.6, (q.id, "too close to", t.id)
+    pairs = [(a, b) for a, b in zip(data.train[::2], data.train[1::2])]
+    assert all(normalize(a.question) != normalize(b.question) for a, b in pairs)
+
+
 def test_the_public_knowledge_base_is_untouched(data):
     from ragft.data import load_documents
 
@@ -190,6 +205,9 @@ def _edit_line(path, n, new):
     ("facts.jsonl", "{not json", r"facts.jsonl, line 2: not valid JSON"),
     ("questions.jsonl", '{"id": "q", "question": "?", "answer": "a", "doc_ids": "cases-oakridge"}',
      r"questions.jsonl, line 2: 'doc_ids' must be a list"),
+    ("train.jsonl", '{"id": "q", "question": "?", "answer": "a", "fact_ids": "A001"}',
+     r"train.jsonl, line 2: 'fact_ids' must be a list"),
+    ("train.jsonl", '{"id": "q", "question": "?"}', r"train.jsonl, line 2: missing field\(s\) 'answer'"),
 ])
 def test_a_bad_row_names_the_file_and_the_line(copy, file, row, match):
     _edit_line(copy / file, 2, row)
@@ -214,3 +232,30 @@ def test_validate_access_reports_disagreements(copy):
     assert "ac-X: fact A001 lives in internal-postmortem-fieldbook-outage, not in doc_ids" in problems
     assert "ac-X: company-leadership is public" in problems
     assert "ac-Y: answer 'EUR 149' also occurs in pricing-hardware" in problems
+
+
+def test_validate_access_checks_the_training_questions(copy):
+    lines = (copy / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace("Under which incident tracker number is the 14 November 2024 Fieldbook outage filed?",
+                                "What incident number was given to the Fieldbook outage in November 2024?")
+    lines[2] = lines[2].replace('"fact_ids": ["A002"]', '"fact_ids": ["A999"]')
+    lines[12] = lines[12].replace('"answer": "187"', '"answer": "9999"')
+    del lines[7]  # the second question of A004 (the lines after it move up by one)
+    (copy / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = "\n".join(validate_access(copy))
+    assert "train.jsonl, line 1: ac-train-A001-1 is worded like ac-A001" in problems
+    assert "train.jsonl, line 3: ac-train-A002-1: unknown fact A999" in problems
+    assert "train.jsonl: fact A002 has 1 training question(s), expected 2" in problems
+    assert "train.jsonl, line 12: ac-train-A007-1: answer '9999' not found" in problems
+    assert "ac-train-A007-1: answer '9999' differs from the test question's '187'" in problems
+    assert "train.jsonl: fact A004 has 1 training question(s), expected 2" in problems
+    assert not any("ac-A0" in p for p in validate_access(copy) if "train.jsonl" not in p)
+
+
+def test_a_training_question_id_may_not_repeat_a_test_question_id(copy):
+    with (copy / "train.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"id": "ac-A001", "question": "Tracker number of the Fieldbook outage?", "answer": "INC-2024-117", '
+                '"fact_ids": ["A001"], "doc_ids": ["internal-postmortem-fieldbook-outage"]}\n')
+    problems = validate_access(copy)
+    assert any("train.jsonl, line 141: duplicate question id ac-A001" in p for p in problems)
+    assert "train.jsonl: fact A001 has 3 training question(s), expected 2" in problems

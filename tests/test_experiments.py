@@ -70,3 +70,25 @@ def test_a_missing_stored_file_names_the_command_that_makes_it(tmp_path):
         experiments.load_stored(tmp_path / "none.json", "embedder")
     with pytest.raises(SystemExit):
         experiments.main(["embedder", "--quick"])
+
+
+def test_the_stored_context_sweep_covers_every_test_question_for_each_configuration():
+    from ragft.data import load_questions
+    from ragft.evaluate import contains_answer
+
+    test = load_questions("test")
+    run = experiments.load_stored(experiments.CONTEXT, "context")
+    assert run["questions"] == [q.id for q in test] and "machine" in run
+    assert [(c["k"], c["layout"]) for c in run["configs"]] == list(experiments.CONTEXT_CONFIGS)
+    for c in run["configs"]:
+        assert len(c["in_prompt"]) == len(c["correct"]) == len(c["reply"]) == len(test)
+        # the stored verdicts are the grader's verdicts on the stored replies
+        assert c["correct"] == [contains_answer(r, q.answers) for r, q in zip(c["reply"], test)]
+    # answer-in-prompt depends on k only, and more chunks can only add answers to the prompt
+    by_k = {c["k"]: c["in_prompt"] for c in run["configs"]}
+    assert all(a <= b for a, b in zip(by_k[1], by_k[2])) and all(a <= b for a, b in zip(by_k[2], by_k[3]))
+
+
+def test_context_has_no_quick_variant():
+    with pytest.raises(SystemExit):
+        experiments.main(["context", "--quick"])
