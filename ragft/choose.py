@@ -3,12 +3,14 @@
 ``recommend`` turns a product's requirements into a choice and the reasons for it, written as
 plain sentences. The rules are a short list of if-statements, each encoding something that
 chapters 1-6 measured: retrieval is how a model answers from new or private facts, and
-fine-tuning is how it learns a behaviour (a format, a label set, a style). Pass an ``Evidence``
-with your own measured numbers and the reasons quote them.
+fine-tuning is how it learns a behaviour (a format, a label set, a style); and chapter 8 measured
+what each approach leaks, forgets and can be made to say. Pass an ``Evidence`` with your own
+measured numbers and the reasons quote them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from numbers import Real
 from typing import Any
 
 CHANGE_RATES = ("never", "yearly", "monthly", "weekly", "daily")  # how often the knowledge changes
@@ -29,13 +31,17 @@ class Requirements:
     latency_budget_ms: float  # per answer, > 0
     needs_style_or_format: bool  # a fixed output format, label set or house style the base model does not follow
     hardware: str = "cpu"  # one of HARDWARE
+    per_user_access: bool = False  # different users may see different documents (per-customer data, ...)
+    must_delete: bool = False  # a fact or document must be removable for good on request (a customer leaving, GDPR)
+    untrusted_documents: bool = False  # documents come from outside or many authors, so one may carry instructions
 
     def __post_init__(self) -> None:
         if self.knowledge_changes not in CHANGE_RATES:
             raise ValueError(f"knowledge_changes must be one of {CHANGE_RATES}, got {self.knowledge_changes!r}")
         if self.hardware not in HARDWARE:
             raise ValueError(f"hardware must be one of {HARDWARE}, got {self.hardware!r}")
-        for name in ("needs_private_knowledge", "needs_sources", "needs_style_or_format"):
+        for name in ("needs_private_knowledge", "needs_sources", "needs_style_or_format",
+                     "per_user_access", "must_delete", "untrusted_documents"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         n = self.labelled_examples
@@ -46,9 +52,22 @@ class Requirements:
             raise ValueError(f"latency_budget_ms must be a number > 0, got {budget!r}")
 
 
+SHARES = frozenset({  # the Evidence fields that are shares of questions, checked to lie in 0..1
+    "rag_accuracy", "finetuned_accuracy", "rag_hallucination", "finetuned_hallucination",
+    "format_accuracy_finetuned", "format_accuracy_base", "format_accuracy_classifier",
+    "rag_leak_unfiltered", "rag_leak_filtered", "finetuned_leak", "finetuned_recall_deleted",
+    "injection_success_plain", "injection_success_defended",
+})
+TEXT_FIELDS = frozenset({"injection_defence"})  # the Evidence fields that are names, not numbers
+
+
 @dataclass(frozen=True)
 class Evidence:
-    """Measured numbers (from the book's head-to-head chapter) that the reasons quote. All optional."""
+    """Measured numbers (from the book's head-to-head and security chapters) that the reasons quote. All optional.
+
+    Shares (the fields in ``SHARES``) must lie between 0 and 1, times and latencies must be >= 0, and
+    ``injection_defence`` is the name of the defence measured in ``injection_success_defended``.
+    """
 
     rag_latency_ms: float | None = None  # p50 per answer with retrieval
     closed_book_latency_ms: float | None = None  # p50 per answer without retrieval
@@ -61,16 +80,31 @@ class Evidence:
     format_accuracy_finetuned: float | None = None  # structured-output exact match after fine-tuning, 0..1
     format_accuracy_base: float | None = None  # the same, before fine-tuning, 0..1
     format_accuracy_classifier: float | None = None  # the same for embeddings + logistic regression, 0..1
+    # Chapter 8 (reliability and security); leak rates are over questions about documents the user may not read
+    rag_leak_unfiltered: float | None = None  # share answered with the restricted fact, RAG without a filter, 0..1
+    rag_leak_filtered: float | None = None  # the same with the permission filter before the search, 0..1
+    finetuned_leak: float | None = None  # the same for one shared fine-tune trained on the restricted facts, 0..1
+    rag_delete_ms: float | None = None  # time to delete a document from the index
+    finetuned_forget_retrain_seconds: float | None = None  # time to retrain the adapter without the deleted facts
+    finetuned_recall_deleted: float | None = None  # share of deleted facts the fine-tune still stated, 0..1
+    injection_success_plain: float | None = None  # share of planted prompt injections that succeeded, plain RAG, 0..1
+    injection_success_defended: float | None = None  # the same with the defence named below, 0..1
+    injection_defence: str | None = None  # e.g. "delimited prompt + indexing filter"
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
             if value is None:
                 continue
-            bounded = "accuracy" in field.name or "hallucination" in field.name
-            if bounded and not 0 <= value <= 1:
+            if field.name in TEXT_FIELDS:
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(f"{field.name} must be a non-empty string, got {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ValueError(f"{field.name} must be a number, got {value!r}")
+            if field.name in SHARES and not 0 <= value <= 1:
                 raise ValueError(f"{field.name} must be between 0 and 1, got {value!r}")
-            if not bounded and not value >= 0:
+            if field.name not in SHARES and not value >= 0:
                 raise ValueError(f"{field.name} must be a number >= 0, got {value!r}")
 
 
@@ -134,6 +168,28 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         else:
             numbers = "re-indexing absorbs an update in seconds where a fine-tune must be retrained"
         reasons.append(f"The knowledge changes {req.knowledge_changes}: {numbers}.")
+    # Chapter 8: retrieval can drop the documents a user may not read before the search; a model cannot.
+    if req.per_user_access:
+        retrieval = True
+        leaked = "of questions about documents the user may not read were answered with the restricted fact"
+        unfiltered, filtered = ev.rag_leak_unfiltered, ev.rag_leak_filtered
+        if unfiltered is not None and filtered is not None:
+            numbers = f" (without the filter, {_pct(unfiltered)} {leaked}; with it, {_pct(filtered)})"
+        elif unfiltered is not None:
+            numbers = f" (without the filter, {_pct(unfiltered)} {leaked})"
+        elif filtered is not None:
+            numbers = f" (with the filter, {_pct(filtered)} {leaked})"
+        else:
+            numbers = ""
+        reasons.append("Different users may see different documents: retrieval can apply the permission filter "
+                       "before the search, so that only documents the user may read reach the prompt"
+                       f"{numbers}.")
+    # Chapter 8: deleting a document from the index removes its answers at once; a fine-tune keeps them.
+    if req.must_delete:
+        retrieval = True
+        numbers = f" (deleting a document took {_ms(ev.rag_delete_ms)})" if ev.rag_delete_ms is not None else ""
+        reasons.append("Facts must be removable for good on request: delete the document from the index and "
+                       f"the answers that came from it are gone{numbers}.")
     # Chapter 4: fine-tuning teaches a behaviour (format, labels, style) from labelled examples.
     # It is never chosen to store facts, so changing knowledge alone can never lead here.
     if req.needs_style_or_format and req.labelled_examples >= 1:
@@ -169,6 +225,40 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         reasons.append("Neither retrieval nor training can help yet: prompt the base model, and revisit "
                        "this choice when you have private documents, sources to cite or labelled examples.")
 
+    # Chapter 8: a fine-tune cannot check permissions when it answers; whatever it was trained on,
+    # it can tell any user. The only fix is one adapter per permission group.
+    if training and req.per_user_access:
+        numbers = ""
+        if ev.finetuned_leak is not None:
+            numbers = (f" (one shared adapter trained on restricted facts stated {_pct(ev.finetuned_leak)} of them "
+                       "to users who may not read them)")
+        warnings.append("Train the fine-tune only on data that every user of that model may see: a fine-tune "
+                        f"cannot check permissions when it answers{numbers}, and the only fix is one adapter "
+                        "per permission group.")
+    # Chapter 8: what a fine-tune learnt stays in its weights until it is retrained without it.
+    if training and req.must_delete:
+        measured = []
+        if ev.finetuned_recall_deleted is not None:
+            measured.append(f"before retraining, the fine-tune still stated {_pct(ev.finetuned_recall_deleted)} "
+                            "of the deleted facts")
+        if ev.finetuned_forget_retrain_seconds is not None:
+            measured.append(f"retraining without the deleted facts took {_s(ev.finetuned_forget_retrain_seconds)}")
+        numbers = f" ({'; '.join(measured)})" if measured else ""
+        warnings.append("Deleting a fact from a fine-tune means retraining it without that fact"
+                        f"{numbers}: never fine-tune on data that may have to be deleted.")
+    # Chapter 8: a planted document's instructions reach the prompt through retrieval. This changes how
+    # RAG is built, not the choice: the alternative answers from no documents at all.
+    if retrieval and req.untrusted_documents:
+        measured = []
+        if ev.injection_success_plain is not None:
+            measured.append(f"{_pct(ev.injection_success_plain)} of planted attacks succeeded with plain RAG")
+        if ev.injection_success_defended is not None and ev.injection_defence is not None:
+            attacks = " of planted attacks succeeded" if not measured else ""
+            measured.append(f"{_pct(ev.injection_success_defended)}{attacks} with {ev.injection_defence}")
+        numbers = f" ({', '.join(measured)})" if measured else ""
+        warnings.append("Documents from outside or from many authors can carry instructions that steer the "
+                        f"answers{numbers}: filter documents when they are indexed, mark retrieved text off from "
+                        "the instructions in the prompt, and give the model no secrets or tools it must not use.")
     # Latency: only warn about numbers that were measured, never invented ones.
     if retrieval and ev.rag_latency_ms is not None and ev.rag_latency_ms > req.latency_budget_ms:
         warnings.append(f"Retrieval-augmented answers took {_ms(ev.rag_latency_ms)} at p50, over the budget of "
@@ -201,6 +291,10 @@ def scenarios() -> dict[str, Requirements]:
         "general chit-chat": Requirements(
             "never", needs_private_knowledge=False, labelled_examples=0, needs_sources=False,
             latency_budget_ms=1500, needs_style_or_format=False),  # -> prompting
+        "customer portal where each customer sees only its own contracts": Requirements(
+            "weekly", needs_private_knowledge=True, labelled_examples=0, needs_sources=True,
+            latency_budget_ms=3000, needs_style_or_format=False, per_user_access=True, must_delete=True,
+            untrusted_documents=True),  # -> RAG, with a warning about planted documents
     }
 
 
@@ -226,6 +320,12 @@ def recommend_widget(evidence: Evidence | None = None) -> Any:
         "needs_style_or_format": widgets.Checkbox(value=start.needs_style_or_format,
                                                   description="Needs a fixed format or style", style=style),
         "hardware": widgets.Dropdown(options=HARDWARE, value=start.hardware, description="Hardware", style=style),
+        "per_user_access": widgets.Checkbox(value=start.per_user_access,
+                                            description="Users may see different documents", style=style),
+        "must_delete": widgets.Checkbox(value=start.must_delete, description="Data must be deletable on request",
+                                        style=style),
+        "untrusted_documents": widgets.Checkbox(value=start.untrusted_documents,
+                                                description="Documents may carry instructions", style=style),
     }
     output = widgets.Output()
 

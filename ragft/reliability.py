@@ -1,7 +1,7 @@
 """Chapter 8, reliability and security: what each approach leaks, forgets, and can be made to say.
 
 ``python -m ragft.experiments security`` runs four measurements and stores every per-case outcome in
-``ragft/results/security.json`` (about 40 minutes on two CPU cores; ``--parts`` runs some of them and
+``ragft/results/security.json`` (about an hour on two CPU cores; ``--parts`` runs some of them and
 keeps the others' stored results):
 
 - ``access``: RAG over public and restricted documents, asked by users who may not read the document

@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import notebook_index  # noqa: E402
 import setup_cell  # noqa: E402
 
-CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing"]
+CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing",
+            "reliability"]
 
 
 @pytest.fixture(scope="module")

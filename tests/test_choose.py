@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -35,6 +36,7 @@ def make(**changes) -> Requirements:
     ("internal policy assistant that must cite sources, with a triage step", "both"),
     ("a style rewriter with 500 examples", "fine-tuning"),
     ("general chit-chat", "prompting"),
+    ("customer portal where each customer sees only its own contracts", "RAG"),
 ])
 def test_scenarios(name, choice):
     rec = recommend(scenarios()[name])
@@ -151,6 +153,9 @@ def test_str_shows_choice_reasons_and_warnings():
     (dict(latency_budget_ms=-5.0), "latency_budget_ms"),
     (dict(hardware="tpu"), "hardware"),
     (dict(needs_sources="yes"), "needs_sources"),
+    (dict(per_user_access="yes"), "per_user_access"),
+    (dict(must_delete=1), "must_delete"),
+    (dict(untrusted_documents=None), "untrusted_documents"),
 ])
 def test_invalid_requirements(changes, field):
     with pytest.raises(ValueError, match=field):
@@ -191,3 +196,194 @@ def test_a_measured_classifier_is_offered_before_a_fine_tune():
     assert any("classifier" in w and "57 %" in w and "43 %" in w for w in with_classifier.warnings)
     with pytest.raises(ValueError, match="format_accuracy_classifier"):
         Evidence(format_accuracy_classifier=1.5)
+
+
+# Chapter 8, reliability and security: numbers chosen so that each one prints as a distinct percentage or time.
+SECURITY = dict(
+    rag_leak_unfiltered=0.62, rag_leak_filtered=0.03, finetuned_leak=0.37, rag_delete_ms=1.5,
+    finetuned_forget_retrain_seconds=250, finetuned_recall_deleted=0.81, injection_success_plain=0.45,
+    injection_success_defended=0.12, injection_defence="delimited prompt + indexing filter",
+)
+FORMAT = dict(needs_style_or_format=True, labelled_examples=300, hardware="gpu")  # a behaviour to fine-tune
+PORTAL = "customer portal where each customer sees only its own contracts"
+EXISTING = {
+    "support chatbot over a changing help centre": "RAG",
+    "ticket triage into a fixed JSON schema": "fine-tuning",
+    "internal policy assistant that must cite sources, with a triage step": "both",
+    "a style rewriter with 500 examples": "fine-tuning",
+    "general chit-chat": "prompting",
+}
+
+
+def text_of(rec: Recommendation) -> str:
+    return " ".join(rec.reasons + rec.warnings)
+
+
+@pytest.mark.parametrize("name, choice", EXISTING.items())
+def test_security_needs_off_by_default_leave_existing_scenarios_alone(name, choice):
+    req = scenarios()[name]
+    assert (req.per_user_access, req.must_delete, req.untrusted_documents) == (False, False, False)
+    for evidence in (None, EVIDENCE):
+        rec = recommend(req, evidence)
+        assert rec.choice == choice
+        # Security numbers are quoted only by security needs: adding them changes nothing here.
+        with_security = dataclasses.replace(evidence or Evidence(), **SECURITY)
+        assert recommend(req, with_security) == rec
+        for word in ("permission", "delete", "Deleting", "instructions", "planted"):
+            assert word not in text_of(rec)
+
+
+def test_requirements_built_the_old_way_still_work():
+    old = Requirements("weekly", True, 0, False, 2000, False)  # positional, as before chapter 8
+    assert old == scenarios()["support chatbot over a changing help centre"]
+    assert recommend(old).choice == "RAG"
+
+
+def test_per_user_access_means_rag_with_the_filter_before_the_search():
+    rec = recommend(make(per_user_access=True))
+    assert rec.choice == "RAG"
+    assert any("permission filter before the search" in reason for reason in rec.reasons)
+    assert "%" not in text_of(rec)  # nothing measured, nothing quoted
+    measured = " ".join(recommend(make(per_user_access=True), Evidence(**SECURITY)).reasons)
+    assert "62 %" in measured and "3 %" in measured
+    assert measured.index("62 %") < measured.index("3 %")  # without the filter, then with it
+    only_filtered = " ".join(recommend(make(per_user_access=True), Evidence(rag_leak_filtered=0.03)).reasons)
+    assert "3 %" in only_filtered and "with the filter" in only_filtered and "without" not in only_filtered
+
+
+def test_per_user_access_with_a_fine_tune_warns_to_train_on_shared_data_only():
+    req = make(per_user_access=True, **FORMAT)
+    rec = recommend(req)
+    assert rec.choice == "both"
+    [warning] = [w for w in rec.warnings if "permission" in w]
+    assert "every user" in warning and "one adapter per permission group" in warning and "%" not in warning
+    [quoted] = [w for w in recommend(req, Evidence(finetuned_leak=0.37)).warnings if "permission" in w]
+    assert "37 %" in quoted
+    # No fine-tune, no warning about one, whatever was measured.
+    assert not any("adapter" in w for w in recommend(make(per_user_access=True), Evidence(**SECURITY)).warnings)
+
+
+def test_must_delete_means_rag_and_quotes_the_deletion_time():
+    rec = recommend(make(must_delete=True))
+    assert rec.choice == "RAG"
+    assert any("delete the document" in reason for reason in rec.reasons)
+    assert " ms" not in text_of(rec)
+    quoted = recommend(make(must_delete=True), Evidence(rag_delete_ms=1.5))
+    assert any("1.5 ms" in reason for reason in quoted.reasons)
+    assert not any("retrain" in w for w in recommend(make(must_delete=True), Evidence(**SECURITY)).warnings)
+
+
+def test_must_delete_with_a_fine_tune_warns_that_forgetting_means_retraining():
+    req = make(must_delete=True, **FORMAT)
+    rec = recommend(req)
+    assert rec.choice == "both"
+    [warning] = [w for w in rec.warnings if "Deleting" in w]
+    assert "retraining" in warning and "never fine-tune on data that may have to be deleted" in warning
+    assert not re.search(r"\d", warning)  # nothing measured, no numbers
+    [quoted] = [w for w in recommend(req, Evidence(**SECURITY)).warnings if "Deleting" in w]
+    assert "250 s" in quoted and "81 %" in quoted
+    [time_only] = [w for w in recommend(req, Evidence(finetuned_forget_retrain_seconds=42)).warnings
+                   if "Deleting" in w]
+    assert "42.0 s" in time_only and "%" not in time_only
+
+
+def test_untrusted_documents_warn_only_when_retrieval_is_chosen():
+    plain = recommend(make(needs_sources=True))
+    rec = recommend(make(needs_sources=True, untrusted_documents=True))
+    assert (rec.choice, rec.reasons) == (plain.choice, plain.reasons)  # a warning, not a change of choice
+    [warning] = [w for w in rec.warnings if w not in plain.warnings]
+    assert "instructions" in warning and "indexed" in warning and "secrets or tools" in warning
+    assert "%" not in warning
+    # Without retrieval there are no retrieved documents to plant anything in.
+    assert recommend(make(untrusted_documents=True), Evidence(**SECURITY)) == recommend(make())
+    tuned = recommend(make(untrusted_documents=True, **FORMAT), Evidence(**SECURITY))
+    assert tuned.choice == "fine-tuning" and not any("instructions" in w for w in tuned.warnings)
+
+
+def test_untrusted_documents_quote_the_defence_only_with_its_name():
+    req = make(needs_sources=True, untrusted_documents=True)
+
+    def warning(**numbers) -> str:
+        [text] = [w for w in recommend(req, Evidence(**numbers)).warnings if "instructions" in w]
+        return text
+
+    both = warning(**SECURITY)
+    assert "45 %" in both and "12 %" in both and "delimited prompt + indexing filter" in both
+    unnamed = warning(injection_success_plain=0.45, injection_success_defended=0.12)
+    assert "45 %" in unnamed and "12 %" not in unnamed
+    assert "45 %" not in warning(injection_defence="delimited prompt")
+    alone = warning(injection_success_defended=0.12, injection_defence="delimited prompt")
+    assert "12 % of planted attacks succeeded with delimited prompt" in alone
+
+
+def test_customer_portal_scenario():
+    req = scenarios()[PORTAL]
+    assert (req.per_user_access, req.must_delete, req.untrusted_documents) == (True, True, True)
+    assert (req.knowledge_changes, req.labelled_examples, req.latency_budget_ms) == ("weekly", 0, 3000)
+    rec = recommend(req)
+    assert rec.choice == "RAG"
+    assert any("permission filter" in r for r in rec.reasons) and any("delete the document" in r for r in rec.reasons)
+    [warning] = rec.warnings  # only the planted-documents warning: no fine-tune, so nothing about adapters
+    assert "instructions" in warning
+    measured = recommend(req, Evidence(rag_leak_unfiltered=0.5, rag_leak_filtered=0.0, rag_delete_ms=2.0,
+                                       injection_success_plain=0.4, injection_success_defended=0.1,
+                                       injection_defence="delimited prompt"))
+    text = str(measured)
+    assert "50 %" in text and "0 %" in text and "2 ms" in text
+    assert "40 %" in text and "10 % with delimited prompt" in text
+
+
+SHARE_FIELDS = ("rag_leak_unfiltered", "rag_leak_filtered", "finetuned_leak", "finetuned_recall_deleted",
+                "injection_success_plain", "injection_success_defended")
+TIME_FIELDS = ("rag_delete_ms", "finetuned_forget_retrain_seconds")
+
+
+@pytest.mark.parametrize("field", SHARE_FIELDS)
+def test_security_shares_must_lie_between_0_and_1(field):
+    Evidence(**{field: 0.0})
+    Evidence(**{field: 1})
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=field):
+            Evidence(**{field: bad})
+
+
+@pytest.mark.parametrize("field", TIME_FIELDS)
+def test_security_times_must_not_be_negative(field):
+    assert getattr(Evidence(**{field: 1500.0}), field) == 1500.0  # a time is not a share: above 1 is fine
+    with pytest.raises(ValueError, match=field):
+        Evidence(**{field: -1})
+
+
+@pytest.mark.parametrize("bad", ["", "   ", 3, 0.5])
+def test_injection_defence_must_be_a_name(bad):
+    with pytest.raises(ValueError, match="injection_defence"):
+        Evidence(injection_defence=bad)
+    assert Evidence(injection_defence="delimited prompt").injection_defence == "delimited prompt"
+
+
+def test_evidence_rejects_text_where_a_number_belongs():
+    with pytest.raises(ValueError, match="rag_leak_filtered"):
+        Evidence(rag_leak_filtered="0.1")
+    with pytest.raises(ValueError, match="rag_delete_ms"):
+        Evidence(rag_delete_ms=True)
+
+
+def test_widget_has_the_security_checkboxes():
+    pytest.importorskip("ipywidgets")
+    box = recommend_widget(EVIDENCE)
+    output = box.children[-1]
+    by_name = {child.description: child for child in box.children[:-1]}
+
+    def shown() -> str:
+        return "".join(item["text"] for item in output.outputs)
+
+    assert "instructions" not in shown()
+    by_name["Documents may carry instructions"].value = True
+    assert shown().startswith("Recommendation: RAG") and "instructions" in shown()
+    by_name["Needs a fixed format or style"].value = True
+    by_name["Labelled examples"].value = 300
+    assert "permission group" not in shown() and "Deleting" not in shown()
+    by_name["Users may see different documents"].value = True
+    by_name["Data must be deletable on request"].value = True
+    assert shown().startswith("Recommendation: both")
+    assert "one adapter per permission group" in shown() and "Deleting a fact" in shown()
