@@ -15,6 +15,13 @@ if "RAGFT_ADAPTER_CACHE" not in os.environ:
 
     os.environ["RAGFT_ADAPTER_CACHE"] = tempfile.mkdtemp(prefix="ragft-adapters-")
 
+# Greedy replies are kept the same way, per run: a call that two notebooks make with the same
+# weights, prompts and settings is computed once (ragft.models.generate, "RAGFT_REPLY_CACHE").
+if "RAGFT_REPLY_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["RAGFT_REPLY_CACHE"] = tempfile.mkdtemp(prefix="ragft-replies-")
+
 import pytest  # noqa: E402
 
 # On a new machine, matplotlib's first import builds its font cache and says so on stderr. Build

@@ -34,6 +34,7 @@ GENERATOR_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110
 ENV_GENERATOR = "RAGFT_GENERATOR"
 ENV_EMBEDDER = "RAGFT_EMBEDDER"
 ENV_CACHE = "RAGFT_CACHE"
+ENV_REPLY_CACHE = "RAGFT_REPLY_CACHE"
 
 
 class ModelPackageMissing(ImportError):
@@ -254,6 +255,10 @@ def generate(
             raise ValueError("every prompt must be a non-empty string")
     texts = [chat_prompt(tokenizer, p, system) for p in items]
     kwargs.setdefault("do_sample", False)
+    memo = _reply_memo(model, tokenizer, texts, max_new_tokens, batch_size, confidence, kwargs)
+    if memo is not None and memo.is_file():
+        out, sure = json.loads(memo.read_text())
+        return _as_asked(single, out, sure, confidence)
     out: list[str] = []
     sure: list[float] = []
     for start in range(0, len(texts), batch_size):
@@ -271,6 +276,59 @@ def generate(
             ended[:, 1:] = stop.cumsum(dim=1)[:, :-1] > 0
             keep = (~ended).float()
             sure += ((logp * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)).tolist()
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps([out, sure]))
+        os.replace(tmp, memo)
+    return _as_asked(single, out, sure, confidence)
+
+
+def _as_asked(single: bool, out: list[str], sure: list[float], confidence: bool) -> Any:
     if confidence:
         return (out[0], sure[0]) if single else (out, sure)
     return out[0] if single else out
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A short hash of what decides a model's replies: every weight (LoRA adapters included) and the
+    adapters' switches (merged, disabled, active). Small tensors are hashed byte for byte, large ones
+    by three sums (of all values, and in float64 of every 7th and every 11th), which is fast and changes with any edit such as a merge."""
+    import torch
+
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+            if t.numel() <= 1 << 16:
+                h.update(t.detach().float().cpu().numpy().tobytes())
+            else:
+                flat = t.detach().flatten()
+                h.update(repr((float(flat.sum()), float(flat[::7].sum(dtype=torch.float64)),
+                               float(flat[3::11].sum(dtype=torch.float64)))).encode())
+    for name, m in model.named_modules():
+        if hasattr(m, "_disable_adapters"):
+            h.update(repr((name, m._disable_adapters, list(getattr(m, "merged_adapters", []) or []),
+                           getattr(m, "active_adapters", None), getattr(m, "scaling", None))).encode())
+    return h.hexdigest()[:20]
+
+
+def _reply_memo(model: Any, tokenizer: Any, texts: list[str], max_new_tokens: int, batch_size: int,
+                confidence: bool, kwargs: dict[str, Any]) -> Path | None:
+    """Where ``generate`` keeps the replies of one call, when ``$RAGFT_REPLY_CACHE`` names a folder.
+
+    Only the test suite sets it (``conftest.py``, a fresh folder per run), so that a call made with
+    the same weights, prompts and settings in two notebooks is computed once per run; greedy decoding
+    gives the same replies both times. Calls with fewer than 8 prompts, in training mode, sampled,
+    or with a callable setting (a constraint) are never kept."""
+    folder = os.environ.get(ENV_REPLY_CACHE)
+    plain = all(isinstance(v, (str, int, float, bool, type(None))) for v in kwargs.values())
+    if not folder or len(texts) < 8 or not plain or kwargs.get("do_sample") or getattr(model, "training", False):
+        return None
+    import torch
+    import transformers
+
+    key = json.dumps([weights_fingerprint(model), getattr(tokenizer, "name_or_path", ""), len(tokenizer), texts,
+                      max_new_tokens, batch_size, confidence, sorted(kwargs.items()), torch.__version__,
+                      transformers.__version__, torch.get_num_threads()], default=str)
+    return Path(folder) / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"

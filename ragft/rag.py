@@ -395,23 +395,44 @@ def abstention_threshold(scores: Sequence[float], answer_rate: float = 0.95) -> 
     return float(np.quantile(values, 1 - answer_rate))
 
 
-def condense_question(question: str, history: Sequence[str], model: Any = None, tokenizer: Any = None) -> str:
+def condense_question(question: str | Sequence[str], history: Sequence[str] | Sequence[Sequence[str]],
+                      model: Any = None, tokenizer: Any = None) -> str | list[str]:
     """A follow-up question made to stand alone before retrieval.
 
     Without a model, the previous user question is put in front of the follow-up (cheap and
     predictable). With a model, the model is asked to rewrite the follow-up as one full question.
+    A list of follow-ups, each with its own history, is rewritten in batches (one model call).
     """
     from ragft.models import generate
 
+    if not isinstance(question, str):
+        questions, histories = list(question), list(history)
+        if len(questions) != len(histories):
+            raise ValueError(f"{len(questions)} follow-ups but {len(histories)} histories: give one history each")
+        out = [normalize_question(q) if not h or model is None else None for q, h in zip(questions, histories)]
+        for i, (q, h) in enumerate(zip(questions, histories)):
+            if h and model is None:
+                out[i] = f"{h[-1]} {normalize_question(q)}"
+        ask = [i for i, o in enumerate(out) if o is None]
+        if ask:
+            replies = generate(model, tokenizer, [_condense_prompt(questions[i], histories[i]) for i in ask],
+                               max_new_tokens=40)
+            for i, reply in zip(ask, replies):
+                out[i] = reply.split("\n")[0].strip() or normalize_question(questions[i])
+        return out
     question = normalize_question(question)
     if not history:
         return question
     if model is None:
         return f"{history[-1]} {question}"
-    prompt = ("Rewrite the follow-up question so that it can be understood without the conversation. "
-              f"Reply with the question only.\n\nEarlier question: {history[-1]}\nFollow-up question: {question}")
-    rewritten = generate(model, tokenizer, prompt, max_new_tokens=40).split("\n")[0].strip()
+    rewritten = generate(model, tokenizer, _condense_prompt(question, history), max_new_tokens=40).split("\n")[0].strip()
     return rewritten or question
+
+
+def _condense_prompt(question: str, history: Sequence[str]) -> str:
+    return ("Rewrite the follow-up question so that it can be understood without the conversation. "
+            f"Reply with the question only.\n\nEarlier question: {history[-1]}\nFollow-up question: "
+            f"{normalize_question(question)}")
 
 
 def summary_prompt(topic: str, contexts: Sequence[str]) -> str:

@@ -100,7 +100,9 @@ def colab(tmp_path_factory):
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [str(py), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "simulated Colab", "language": "python",
-        "env": {"IPYTHONDIR": str(ipython), "RAGFT_CACHE": str(base / "ragft-cache"), "PYTHONPATH": ""}}))
+        # Nothing computed outside the simulated Colab may be reused in it: no adapter, no reply.
+        "env": {"IPYTHONDIR": str(ipython), "RAGFT_CACHE": str(base / "ragft-cache"), "PYTHONPATH": "",
+                "RAGFT_ADAPTER_CACHE": str(base / "adapters"), "RAGFT_REPLY_CACHE": ""}}))
     # The repository as GitHub would serve it: the tracked and new files, no builds, no caches.
     repo = base / "repo"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(

@@ -146,3 +146,57 @@ def test_require_names_the_pinned_pip_command_of_a_missing_library(monkeypatch):
     assert str(err.value).endswith("install it with: pip install faiss-cpu==1.15.1")
     assert isinstance(err.value, ModuleNotFoundError) and isinstance(err.value.__cause__, ImportError)
     assert err.value.name == "faiss"
+
+
+PROMPTS = [f"Name one colour, number {i}." for i in range(8)]
+
+
+def test_reply_memo_returns_what_the_model_said_and_is_used_on_a_repeat(generator, monkeypatch, tmp_path):
+    from ragft import models
+
+    model, tok = generator
+    monkeypatch.delenv(models.ENV_REPLY_CACHE, raising=False)
+    fresh = models.generate(model, tok, PROMPTS, max_new_tokens=6)
+    monkeypatch.setenv(models.ENV_REPLY_CACHE, str(tmp_path))
+    first = models.generate(model, tok, PROMPTS, max_new_tokens=6)
+    assert first == fresh and len(list(tmp_path.glob("*.json"))) == 1
+    # A repeat is read from the memo, not generated: a model that cannot generate still answers.
+    monkeypatch.setattr(model, "generate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("generated")))
+    assert models.generate(model, tok, PROMPTS, max_new_tokens=6) == fresh
+    with pytest.raises(AssertionError, match="generated"):  # other settings are another call
+        models.generate(model, tok, PROMPTS, max_new_tokens=7)
+
+
+def test_reply_memo_is_off_for_small_calls_and_without_its_setting(generator, monkeypatch, tmp_path):
+    from ragft import models
+
+    model, tok = generator
+    monkeypatch.setenv(models.ENV_REPLY_CACHE, str(tmp_path))
+    assert models._reply_memo(model, tok, PROMPTS[:7], 6, 8, False, {}) is None
+    assert models._reply_memo(model, tok, PROMPTS, 6, 8, False, {"prefix_allowed_tokens_fn": print}) is None
+    assert models._reply_memo(model, tok, PROMPTS, 6, 8, False, {}) is not None
+    monkeypatch.delenv(models.ENV_REPLY_CACHE)
+    assert models._reply_memo(model, tok, PROMPTS, 6, 8, False, {}) is None
+
+
+def test_weights_fingerprint_tells_adapters_merges_and_switches_apart(generator):
+    from ragft.finetune import add_lora
+    from ragft.models import load_generator, weights_fingerprint
+
+    base, _ = load_generator()
+    plain = weights_fingerprint(base)
+    assert plain == weights_fingerprint(generator[0])  # the same weights, loaded twice
+    import torch
+
+    torch.manual_seed(0)
+    adapted = add_lora(base, layers=[29])
+    with torch.no_grad():  # a trained adapter: B is no longer zero
+        for n, p in adapted.named_parameters():
+            if "lora_B" in n:
+                p.fill_(0.01)
+    trained = weights_fingerprint(adapted)
+    assert trained != plain
+    with adapted.disable_adapter():
+        assert weights_fingerprint(adapted) not in (trained,)
+    merged = adapted.merge_and_unload()
+    assert weights_fingerprint(merged) not in (plain, trained)

@@ -285,3 +285,30 @@ def test_answer_questions_accepts_the_delimited_layout_and_refuses_unknown_ones(
         build_prompt("Q?", ["A."], "sideways")
     with pytest.raises(ValueError, match="unknown layout"):
         answer_questions(None, None, None, ["Q?"], layout="fenced")
+
+
+def test_condense_question_takes_a_list_with_one_history_each():
+    from ragft.rag import condense_question
+
+    assert condense_question(["How heavy is it?", " And the price? "], [["What is the Dewpoint Mini?"], []]) == \
+        ["What is the Dewpoint Mini? How heavy is it?", "And the price?"]
+    with pytest.raises(ValueError, match="one history each"):
+        condense_question(["How heavy is it?"], [])
+
+
+def test_condense_question_batched_rewrite_asks_the_model_once_for_the_follow_ups(generator, monkeypatch):
+    from ragft import models
+    from ragft.rag import condense_question
+
+    model, tok = generator
+    calls = []
+
+    def fake_generate(model, tokenizer, prompts, max_new_tokens=48, **kwargs):
+        calls.append(list(prompts))
+        return [f"Full question {i}?\nextra line" for i in range(len(prompts))]
+
+    monkeypatch.setattr(models, "generate", fake_generate)
+    out = condense_question(["How heavy is it?", "Why?", "And its price?"],
+                            [["What is the Dewpoint Mini?"], [], ["Who makes the Irrigo V3?"]], model, tok)
+    assert out == ["Full question 0?", "Why?", "Full question 1?"]
+    assert len(calls) == 1 and len(calls[0]) == 2 and "Earlier question: Who makes the Irrigo V3?" in calls[0][1]
