@@ -150,9 +150,13 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
     assert ragft_file.startswith(str(colab["py"].parents[1])), f"ragft was not imported from the venv: {ragft_file}"
     assert str(ROOT) not in paths and str(ROOT) not in ragft_file
     assert torch_now.strip() == colab["torch"].strip(), "torch was reinstalled"
-    # The cells nbval checks must print what the stored notebook printed (the versions are the book's).
-    # Warnings on stderr are left out: a fresh environment may warn where the book's does not.
+    # The cells nbval checks must print what the stored notebook printed, after the same sanitizing
+    # as nbval's (the Python minor version, torch's build label). Warnings on stderr are left out: a
+    # fresh environment may warn where the book's does not.
     def text(outputs):
+        return [(name, sanitize(shown)) for name, shown in raw_text(outputs)]
+
+    def raw_text(outputs):
         shown = []  # consecutive prints to stdout are one stream, however the kernel split them
         for o in outputs:
             if o.get("name") == "stderr":
@@ -190,6 +194,28 @@ def test_notebook_runs_to_the_end_in_a_simulated_colab(colab, name, monkeypatch)
         with open(os.environ["RAGFT_COLAB_REPORT"], "a") as f:
             f.write(json.dumps(report) + "\n")
     assert not missed, f"{name}: numbers a chapter quotes moved by more than {TOLERANCE}:\n" + "\n".join(missed)
+
+
+def sanitize(text: str | None) -> str | None:
+    """``text`` with the substitutions of tests/nbval_sanitize.cfg applied, as nbval applies them."""
+    import configparser
+    import re
+
+    if text is None:
+        return None
+    rules = configparser.ConfigParser(interpolation=None)
+    rules.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    for section in rules.sections():
+        text = re.sub(rules[section]["regex"], rules[section]["replace"], text)
+    return text
+
+
+def test_sanitize_makes_the_supported_pythons_and_torch_builds_print_alike():
+    stored = "python                 3.11\ntorch                  2.13.0+cpu\n"
+    assert sanitize("python                 3.12\ntorch                  2.13.0+cu130\n") == sanitize(stored)
+    assert sanitize("python                 3.13\ntorch                  2.13.0\n") == sanitize(stored)
+    assert sanitize("python                 3.10\ntorch                  2.13.0\n") != sanitize(stored)
+    assert sanitize("python                 3.12\ntorch                  2.12.0+cpu\n") != sanitize(stored)
 
 
 def close(wanted: str, got: str) -> bool:
