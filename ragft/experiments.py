@@ -1,6 +1,7 @@
 """Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7),
 the head-to-head (chapter 5), the embedder fine-tune (chapter 6), chapter 2's context sweep and the
-reliability and security measurements (chapter 8, ``ragft.reliability``).
+reliability and security measurements (chapter 8, ``ragft.reliability``) and the scaling measurements
+(chapter 9, ``ragft.scale``).
 
 Run ``python -m ragft.experiments learning-curves`` (about 5 minutes on two CPU cores). It writes
 ``ragft/results/learning_curves.json`` (shipped with the package, so that Colab has it too); the
@@ -176,13 +177,14 @@ def embedder(out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "embedder", "context", "security", "triage",
-                                                   "clear-adapter-cache"],
+                                                   "scale", "clear-adapter-cache"],
                         help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="head-to-head only: the training seeds to run (default 0 1 2; stored ones are skipped)")
     parser.add_argument("--parts", nargs="+", default=None,
-                        help="security only: the parts to run (access finetune injection backdoor; default all)")
+                        help="security and scale only: the parts to run (security: access finetune injection backdoor; "
+                             "scale: index synthetic training throughput database; default all)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
-    if args.experiment in ("learning-curves", "embedder", "context", "security") and args.quick:
+    if args.experiment in ("learning-curves", "embedder", "context", "security", "scale") and args.quick:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.experiment == "learning-curves":
         out = args.out or STORED
@@ -207,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
 
         out = args.out or reliability.STORED
         reliability.run(out, parts=tuple(args.parts) if args.parts else reliability.PARTS)
+    elif args.experiment == "scale":
+        from ragft import scale
+
+        out = args.out or scale.STORED
+        scale.run(out, parts=tuple(args.parts) if args.parts else scale.PARTS)
     elif args.experiment == "triage":
         from ragft import triage
 

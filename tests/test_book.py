@@ -23,7 +23,7 @@ import notebook_index  # noqa: E402
 import setup_cell  # noqa: E402
 
 CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing",
-            "reliability"]
+            "reliability", "scaling"]
 
 
 @pytest.fixture(scope="module")

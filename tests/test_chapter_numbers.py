@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TWO_SIDED = {"choosing"}
 CHAPTERS = ["purpose", "architecture", "training_data", "use_cases", "head_to_head", "combining", "choosing",
-            "reliability"]
+            "reliability", "scaling"]
 # a number: optional sign, digits, optional decimals; never the tail of a longer number or word
 NUMBER = re.compile(r"(?<![\w.])[+\-]?\d+(?:\.\d+)?(?![\w]|\.\d)")
 # what a chapter row must match: decimals, and whole numbers of two digits or more

