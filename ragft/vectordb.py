@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ragft.rag import Retriever
+
 CHROMA_INSTALL = "pip install chromadb==1.5.9"
 
 
@@ -74,10 +76,7 @@ class ChromaRetriever:
                                             **{f"group:{g}": True for g in groups.get(self.chunks[i].doc_id, ("public",))}}
                                            for i in part])
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Unit-length float32 vectors, exactly as ``Retriever.embed`` makes them."""
-        return np.asarray(self.embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                               show_progress_bar=False), dtype=np.float32)
+    embed = Retriever.embed  # the same unit-length vectors as the FAISS pipeline's
 
     def search(self, questions: str | Sequence[str], k: int = 3, groups: Sequence[str] | None = None) -> Any:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several; with ``groups``,
