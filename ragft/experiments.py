@@ -1,4 +1,4 @@
-"""Scripted experiments too long for a notebook: the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7),
+"""Scripted experiments too long for a notebook: chapter 1's RAG-for-tickets row, the facts learning curve (chapter 3), ticket triage (chapters 2-4, 7),
 the head-to-head (chapter 5), the embedder fine-tune (chapter 6), chapter 2's context sweep and the
 reliability and security measurements (chapter 8, ``ragft.reliability``) and the scaling measurements
 (chapter 9, ``ragft.scale``).
@@ -23,6 +23,7 @@ N_FACTS = 24
 STORED = Path(__file__).parent / "results" / "learning_curves.json"
 EMBEDDER = Path(__file__).parent / "results" / "embedder.json"
 CONTEXT = Path(__file__).parent / "results" / "context.json"
+PURPOSE = Path(__file__).parent / "results" / "purpose.json"
 # Chapter 2's context sweep: (chunks retrieved, prompt layout), each answering every test question
 CONTEXT_CONFIGS = ((1, "plain"), (1, "question-first"), (2, "plain"), (3, "plain"), (3, "numbered"))
 
@@ -126,6 +127,46 @@ def context_sweep(out: Path) -> dict[str, Any]:
     return results
 
 
+def rag_ticket_prompts(retriever: Any, tickets: list) -> list[str]:
+    """Chapter 1's RAG for tickets: the top section for each ticket, above the detailed triage prompt."""
+    from ragft.finetune import ticket_prompt
+
+    hits = retriever.search([t.text for t in tickets], k=1)
+    return [f"{h[0][0].text}\n\n{ticket_prompt(t.text, detailed=True)}" for h, t in zip(hits, tickets)]
+
+
+def purpose(out: Path) -> dict[str, Any]:
+    """Chapter 1's costliest row: RAG on every test ticket (a retrieved section above each prompt).
+
+    Stores each ticket's retrieved section, reply, and whether the reply is a valid record and the exact
+    one; notebook 01 computes its table row from this file and re-runs the first tickets live.
+    """
+    import ragft
+    from ragft.data import load_documents, load_tickets
+    from ragft.finetune import exact_matches, is_valid_record
+    from ragft.models import load_embedder, load_generator
+    from ragft.rag import Retriever, chunk_by_heading
+    from ragft.triage import triage
+
+    ragft.set_seed(0)
+    retriever = Retriever(load_embedder(), [c for d in load_documents() for c in chunk_by_heading(d)])
+    model, tokenizer = load_generator()
+    tickets = load_tickets("test")
+    started = time.perf_counter()
+    replies = triage(model, tokenizer, rag_ticket_prompts(retriever, tickets))
+    results = {"versions": ragft.versions(), "machine": ragft.env.machine(),
+               "tickets": [t.id for t in tickets],
+               "section": [h[0][0].id for h in retriever.search([t.text for t in tickets], k=1)],
+               "reply": replies, "valid_record": [is_valid_record(r) for r in replies],
+               "exact": exact_matches(replies, [t.label for t in tickets]),
+               "seconds": round(time.perf_counter() - started, 1)}
+    print(f"RAG on {len(tickets)} tickets: {sum(results['valid_record'])} valid records, "
+          f"{sum(results['exact'])} exact, {results['seconds']} s", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
 def embedder_pairs(chunks: list, questions: list) -> dict[str, list[str]]:
     """One (training question, gold section) pair per fact: the first training wording of each fact."""
     from ragft.data import load_facts
@@ -176,7 +217,7 @@ def embedder(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ragft.experiments", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["learning-curves", "head-to-head", "embedder", "context", "security", "triage",
+    parser.add_argument("experiment", choices=["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage",
                                                    "scale", "clear-adapter-cache"],
                         help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
@@ -193,11 +234,14 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
-    if args.experiment in ("learning-curves", "embedder", "context", "security", "scale") and args.quick:
+    if args.experiment in ("learning-curves", "purpose", "embedder", "context", "security", "scale") and args.quick:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.experiment == "learning-curves":
         out = args.out or STORED
         learning_curves(out)
+    elif args.experiment == "purpose":
+        out = args.out or PURPOSE
+        purpose(out)
     elif args.experiment == "embedder":
         out = args.out or EMBEDDER
         embedder(out)

@@ -461,7 +461,10 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[Example], system: st
         model.save_pretrained(tmp)
         (tmp / "history.json").write_text(json.dumps(history.__dict__))
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process (a parallel test worker) stored the same adapter first
+            shutil.rmtree(tmp, ignore_errors=True)
     return model, history
 
 

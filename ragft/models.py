@@ -35,6 +35,7 @@ ENV_GENERATOR = "RAGFT_GENERATOR"
 ENV_EMBEDDER = "RAGFT_EMBEDDER"
 ENV_CACHE = "RAGFT_CACHE"
 ENV_REPLY_CACHE = "RAGFT_REPLY_CACHE"
+ENV_EMBED_CACHE = "RAGFT_EMBED_CACHE"
 
 
 class ModelPackageMissing(ImportError):
@@ -311,6 +312,36 @@ def weights_fingerprint(model: Any) -> str:
             h.update(repr((name, m._disable_adapters, list(getattr(m, "merged_adapters", []) or []),
                            getattr(m, "active_adapters", None), getattr(m, "scaling", None))).encode())
     return h.hexdigest()[:20]
+
+
+def embed(embedder: Any, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> Any:
+    """Unit-length float32 vectors of ``texts`` (a NumPy array, one row per text) from a sentence-transformers model.
+
+    When ``$RAGFT_EMBED_CACHE`` names a folder (only the test suite sets it, a fresh one per run), a call
+    of 8 texts or more with the same weights, texts and settings is computed once per run and read back
+    after that, as ``generate`` does with replies."""
+    import numpy as np
+
+    texts = list(texts)
+    memo = None
+    folder = os.environ.get(ENV_EMBED_CACHE)
+    if folder and len(texts) >= 8 and hasattr(embedder, "state_dict") and not getattr(embedder, "training", False):
+        import sentence_transformers
+        import torch
+
+        key = json.dumps([weights_fingerprint(embedder), texts, batch_size, torch.__version__,
+                          sentence_transformers.__version__, torch.get_num_threads()])
+        memo = Path(folder) / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+        if memo.is_file():
+            return np.load(memo)
+    vectors = np.asarray(embedder.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                         show_progress_bar=show_progress_bar), dtype=np.float32)
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, memo)
+    return vectors
 
 
 def _reply_memo(model: Any, tokenizer: Any, texts: list[str], max_new_tokens: int, batch_size: int,

@@ -168,8 +168,9 @@ class Retriever:
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, so that the inner product is the cosine similarity."""
-        return np.asarray(self.embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                               show_progress_bar=show_progress_bar), dtype=np.float32)
+        from ragft.models import embed
+
+        return embed(self.embedder, texts, batch_size, show_progress_bar)
 
     def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several (``[]`` for none)."""

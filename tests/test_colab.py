@@ -86,7 +86,10 @@ def colab(tmp_path_factory):
     venv = base / "venv"
     subprocess.run([colab_python() if CURRENT else sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *colab_packages()], check=True, timeout=3600)
+    # --no-compile: Colab's image has its bytecode already; compiling every module of torch and
+    # transformers here would only time the simulation, not the book.
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-compile", *colab_packages()], check=True,
+                   timeout=3600)
     site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     # google.colab, fake and empty; a namespace package, so it sits beside google.protobuf.
@@ -100,9 +103,10 @@ def colab(tmp_path_factory):
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [str(py), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "simulated Colab", "language": "python",
-        # Nothing computed outside the simulated Colab may be reused in it: no adapter, no reply.
+        # Nothing computed outside the simulated Colab may be reused in it: no adapter, no reply, no embedding.
         "env": {"IPYTHONDIR": str(ipython), "RAGFT_CACHE": str(base / "ragft-cache"), "PYTHONPATH": "",
-                "RAGFT_ADAPTER_CACHE": str(base / "adapters"), "RAGFT_REPLY_CACHE": ""}}))
+                "RAGFT_ADAPTER_CACHE": str(base / "adapters"), "RAGFT_REPLY_CACHE": "",
+                "RAGFT_EMBED_CACHE": ""}}))
     # The repository as GitHub would serve it: the tracked and new files, no builds, no caches.
     repo = base / "repo"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(

@@ -92,3 +92,32 @@ def test_the_stored_context_sweep_covers_every_test_question_for_each_configurat
 def test_context_has_no_quick_variant():
     with pytest.raises(SystemExit):
         experiments.main(["context", "--quick"])
+
+
+def test_the_stored_rag_ticket_run_covers_every_test_ticket_and_its_scores_follow_from_its_replies():
+    from ragft.data import load_documents, load_tickets
+    from ragft.finetune import exact_matches, is_valid_record
+    from ragft.rag import chunk_by_heading
+
+    tickets = load_tickets("test")
+    run = experiments.load_stored(experiments.PURPOSE, "purpose")
+    assert run["tickets"] == [t.id for t in tickets] and len(run["reply"]) == len(tickets) == 60
+    assert run["valid_record"] == [is_valid_record(r) for r in run["reply"]]
+    assert run["exact"] == exact_matches(run["reply"], [t.label for t in tickets])
+    assert set(run["section"]) <= {c.id for d in load_documents() for c in chunk_by_heading(d)}
+    assert run["machine"]["torch_threads"] >= 1 and run["versions"]["torch"]
+
+
+def test_rag_ticket_prompts_put_the_top_section_above_the_detailed_instruction():
+    from ragft.data import Ticket
+    from ragft.finetune import ticket_prompt
+    from ragft.rag import Chunk
+
+    class OneSection:
+        def search(self, texts, k):
+            assert k == 1
+            return [[(Chunk(f"c{i}", "d", f"section for {t}"), 0.5)] for i, t in enumerate(texts)]
+
+    tickets = [Ticket("T1", "The gateway is offline."), Ticket("T2", "Invoice twice.")]
+    prompts = experiments.rag_ticket_prompts(OneSection(), tickets)
+    assert prompts == [f"section for {t.text}\n\n{ticket_prompt(t.text, detailed=True)}" for t in tickets]

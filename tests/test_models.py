@@ -200,3 +200,31 @@ def test_weights_fingerprint_tells_adapters_merges_and_switches_apart(generator)
         assert weights_fingerprint(adapted) not in (trained,)
     merged = adapted.merge_and_unload()
     assert weights_fingerprint(merged) not in (plain, trained)
+
+
+SENTENCES = [f"The Irrigo V{n} keeps {4 * n} watering programmes." for n in range(1, 11)]
+
+
+def test_embedding_memo_returns_what_the_embedder_gave_and_is_used_on_a_repeat(embedder, monkeypatch, tmp_path):
+    import numpy as np
+
+    from ragft import models
+
+    monkeypatch.delenv(models.ENV_EMBED_CACHE, raising=False)
+    fresh = embedder.encode(SENTENCES, batch_size=64, normalize_embeddings=True)
+    assert np.array_equal(models.embed(embedder, SENTENCES), fresh.astype(np.float32))
+    monkeypatch.setenv(models.ENV_EMBED_CACHE, str(tmp_path))
+    first = models.embed(embedder, SENTENCES)
+    assert np.array_equal(first, fresh) and len(list(tmp_path.glob("*.npy"))) == 1
+    # A repeat is read from the memo: an embedder that cannot encode still answers.
+    monkeypatch.setattr(embedder, "encode", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded")))
+    assert np.array_equal(models.embed(embedder, SENTENCES), fresh)
+    with pytest.raises(AssertionError, match="encoded"):  # other texts, another batch size, or few texts: encoded
+        models.embed(embedder, SENTENCES[::-1])
+    with pytest.raises(AssertionError, match="encoded"):
+        models.embed(embedder, SENTENCES, batch_size=4)
+    with pytest.raises(AssertionError, match="encoded"):
+        models.embed(embedder, SENTENCES[:7])
+    monkeypatch.setattr(embedder, "training", True)  # an embedder being trained is never memoised
+    with pytest.raises(AssertionError, match="encoded"):
+        models.embed(embedder, SENTENCES)
