@@ -15,26 +15,18 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("RAGFT_THREADS", _share)
     os.environ.setdefault("OMP_NUM_THREADS", _share)
 
-# Adapters trained by ragft.finetune.fit_lora are cached by their inputs. Within one test run a
-# notebook may reuse an adapter that an earlier notebook trained; across runs nothing is kept, so
-# every run trains from scratch at least once. (Set RAGFT_ADAPTER_CACHE yourself to override.)
-if "RAGFT_ADAPTER_CACHE" not in os.environ:
-    import tempfile
+# Per test run, never across runs, work that two notebooks or tests do alike is done once:
+# - adapters trained by ragft.finetune.fit_lora are cached by their inputs, so a notebook may reuse
+#   an adapter that an earlier notebook trained, and every run trains from scratch at least once;
+# - greedy replies (ragft.models.generate): a call made with the same weights, prompts and settings;
+# - embeddings (ragft.models.embed): the book's 230 sections are embedded by a dozen notebooks and tests.
+# Set a variable yourself to override its folder.
+import tempfile  # noqa: E402
 
-    os.environ["RAGFT_ADAPTER_CACHE"] = tempfile.mkdtemp(prefix="ragft-adapters-")
-
-# Greedy replies are kept the same way, per run: a call that two notebooks make with the same
-# weights, prompts and settings is computed once (ragft.models.generate, "RAGFT_REPLY_CACHE").
-if "RAGFT_REPLY_CACHE" not in os.environ:
-    import tempfile
-
-    os.environ["RAGFT_REPLY_CACHE"] = tempfile.mkdtemp(prefix="ragft-replies-")
-# ... and so are embeddings (ragft.models.embed, "RAGFT_EMBED_CACHE"): the book's 230 sections are
-# embedded by a dozen notebooks and tests, once per run.
-if "RAGFT_EMBED_CACHE" not in os.environ:
-    import tempfile
-
-    os.environ["RAGFT_EMBED_CACHE"] = tempfile.mkdtemp(prefix="ragft-embeddings-")
+for _variable, _prefix in (("RAGFT_ADAPTER_CACHE", "ragft-adapters-"), ("RAGFT_REPLY_CACHE", "ragft-replies-"),
+                           ("RAGFT_EMBED_CACHE", "ragft-embeddings-")):
+    if _variable not in os.environ:
+        os.environ[_variable] = tempfile.mkdtemp(prefix=_prefix)
 
 import pytest  # noqa: E402
 

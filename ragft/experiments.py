@@ -127,11 +127,11 @@ def context_sweep(out: Path) -> dict[str, Any]:
     return results
 
 
-def rag_ticket_prompts(retriever: Any, tickets: list) -> list[str]:
-    """Chapter 1's RAG for tickets: the top section for each ticket, above the detailed triage prompt."""
+def rag_ticket_prompts(hits: list, tickets: list) -> list[str]:
+    """Chapter 1's RAG for tickets: each ticket's top section (``hits`` from ``Retriever.search``), above the
+    detailed triage prompt."""
     from ragft.finetune import ticket_prompt
 
-    hits = retriever.search([t.text for t in tickets], k=1)
     return [f"{h[0][0].text}\n\n{ticket_prompt(t.text, detailed=True)}" for h, t in zip(hits, tickets)]
 
 
@@ -153,10 +153,10 @@ def purpose(out: Path) -> dict[str, Any]:
     model, tokenizer = load_generator()
     tickets = load_tickets("test")
     started = time.perf_counter()
-    replies = triage(model, tokenizer, rag_ticket_prompts(retriever, tickets))
+    hits = retriever.search([t.text for t in tickets], k=1)
+    replies = triage(model, tokenizer, rag_ticket_prompts(hits, tickets))
     results = {"versions": ragft.versions(), "machine": ragft.env.machine(),
-               "tickets": [t.id for t in tickets],
-               "section": [h[0][0].id for h in retriever.search([t.text for t in tickets], k=1)],
+               "tickets": [t.id for t in tickets], "section": [h[0][0].id for h in hits],
                "reply": replies, "valid_record": [is_valid_record(r) for r in replies],
                "exact": exact_matches(replies, [t.label for t in tickets]),
                "seconds": round(time.perf_counter() - started, 1)}

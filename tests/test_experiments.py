@@ -113,11 +113,7 @@ def test_rag_ticket_prompts_put_the_top_section_above_the_detailed_instruction()
     from ragft.finetune import ticket_prompt
     from ragft.rag import Chunk
 
-    class OneSection:
-        def search(self, texts, k):
-            assert k == 1
-            return [[(Chunk(f"c{i}", "d", f"section for {t}"), 0.5)] for i, t in enumerate(texts)]
-
     tickets = [Ticket("T1", "The gateway is offline."), Ticket("T2", "Invoice twice.")]
-    prompts = experiments.rag_ticket_prompts(OneSection(), tickets)
+    hits = [[(Chunk(f"c{i}", "d", f"section for {t.text}"), 0.5)] for i, t in enumerate(tickets)]
+    prompts = experiments.rag_ticket_prompts(hits, tickets)
     assert prompts == [f"section for {t.text}\n\n{ticket_prompt(t.text, detailed=True)}" for t in tickets]
