@@ -25,7 +25,11 @@ from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 
+from ragft.chunking import chunk_by_heading
 from ragft.data import Document, Fact, Question, _numbered_jsonl, data_dir, load_documents, normalize
+from ragft.evaluate import contains_answer
+from ragft.finetune import Example
+from ragft.retrieval import Retriever, normalize_question
 
 PUBLIC = "public"
 MODES = ("none", "before", "after")
@@ -170,8 +174,6 @@ def load_access(root: str | Path | None = None, public_root: str | Path | None =
 
 def _found(answer: str, text: str) -> bool:
     """Whole-word match after ``normalize``, as the book scores answers (``ragft.evaluate.contains_answer``)."""
-    from ragft.evaluate import contains_answer
-
     return contains_answer(text, [answer])
 
 
@@ -345,8 +347,6 @@ class PermissionedRetriever:
     @classmethod
     def from_access(cls, embedder: Any, data: AccessData | None = None, **chunk_options: Any) -> "PermissionedRetriever":
         """Chunk every document of ``data`` (``load_access()`` by default) by heading, embed all into one index."""
-        from ragft.rag import Retriever, chunk_by_heading
-
         data = load_access() if data is None else data
         chunks = [c for d in data.documents for c in chunk_by_heading(d, **chunk_options)]
         return cls(Retriever(embedder, chunks), data.groups, data.users)
@@ -383,8 +383,6 @@ class PermissionedRetriever:
         if not qs:
             raise ValueError("no questions: pass a question, or a non-empty list of questions")
         if mode == "before":
-            from ragft.rag import normalize_question
-
             rows = self.allowed_rows(user)
             qs = [normalize_question(q) for q in qs]
             if rows.size == 0:
@@ -397,3 +395,30 @@ class PermissionedRetriever:
             if mode == "after":
                 hits = [[(c, s) for c, s in h if allowed(user_groups, self.doc_groups(c.doc_id))] for h in hits]
         return hits[0] if single else hits
+
+
+DELETED_GROUP = "customer-bellmead"  # "Bellmead ended its contract: delete its data"
+
+
+def leaked(reply: str, question: Any) -> bool:
+    """A leak: the reply states the restricted answer (or an alias) of a question the user may not read."""
+    return contains_answer(reply, question.answers)
+
+
+def unauthorised_pairs(data: Any) -> list[tuple[Any, str]]:
+    """(restricted question, user) for every user who may not read the document that answers the question."""
+    return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] not in data.readable(u)]
+
+
+def authorised_pairs(data: Any) -> list[tuple[Any, str]]:
+    """(restricted question, user) for every user who may read its document."""
+    return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] in data.readable(u)]
+
+
+def restricted_examples(data: Any, groups: Sequence[str] | None = None) -> list[Any]:
+    """Chapter 2's closed-book examples (training wording -> the fact's statement) for the restricted facts
+    of ``groups`` (every restricted group when ``None``)."""
+    facts = {f.id: f for f in data.facts}
+    keep = [q for q in data.train
+            if groups is None or any(g in data.groups[facts[q.fact_ids[0]].doc_id] for g in groups)]
+    return [Example(q.question, facts[q.fact_ids[0]].statement) for q in keep]

@@ -14,6 +14,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ragft.chunking import chunk_by_heading
+from ragft.data import load_documents, load_questions, load_tickets
+from ragft.finetune import Example, add_lora, tokenize_example, train
+from ragft.models import load_embedder, load_generator
+from ragft.rag import answer_questions
+from ragft.retrieval import Retriever
+from ragft.triage import ticket_completion, ticket_prompt
+
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
@@ -33,11 +41,6 @@ def _best_of(repeats: int, fn: Callable[[], Any]) -> float:
 def run(n_questions: int = 20, lora_steps: int = 10, repeats: int = 3) -> dict[str, Any]:
     """Run every measurement once and return the results."""
     import torch
-
-    from ragft.data import load_documents, load_questions, load_tickets
-    from ragft.finetune import Example, add_lora, ticket_completion, ticket_prompt, tokenize_example, train
-    from ragft.models import load_embedder, load_generator
-    from ragft.rag import Retriever, answer_questions, chunk_by_heading
 
     embedder = load_embedder()
     model, tokenizer = load_generator()

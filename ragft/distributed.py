@@ -22,12 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ragft.data import load_tickets
+from ragft.env import pin_threads
+from ragft.finetune import add_lora, collate, tokenize_example
+from ragft.models import load_generator
+from ragft.triage import TICKET_SYSTEM, ticket_example
+
 
 def ticket_data(tokenizer: Any, n: int) -> list[dict[str, list[int]]]:
     """The first ``n`` ticket-triage training examples, tokenized as chapter 2 teaches."""
-    from ragft.data import load_tickets
-    from ragft.finetune import TICKET_SYSTEM, ticket_example, tokenize_example
-
     return [tokenize_example(tokenizer, ticket_example(t), TICKET_SYSTEM) for t in load_tickets("train")[:n]]
 
 
@@ -37,9 +40,6 @@ def train_data_parallel(steps: int = 20, batch_size: int = 8, lr: float = 1e-3, 
     from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
-
-    from ragft.finetune import add_lora, collate
-    from ragft.models import load_generator
 
     gpu = torch.cuda.is_available()
     # split_batches: each batch of the loader is the global batch, cut into one slice per process
@@ -116,7 +116,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    from ragft.env import pin_threads
 
     pin_threads()  # RAGFT_THREADS, which launch sets to the cores each process may use
     result = train_data_parallel(args.steps, args.batch_size, args.lr)

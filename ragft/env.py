@@ -71,16 +71,3 @@ def print_versions() -> None:
     """Print the versions of Python and the book's key packages, one per line."""
     for name, version in versions().items():
         print(f"{name:<22} {version}")
-
-
-def write_json_atomically(path, results) -> None:
-    """Write ``results`` as compact JSON to ``path`` through a temporary file, so that a run killed
-    mid-write never leaves a truncated results file (the resumable experiments store every unit so)."""
-    import json
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, separators=(",", ":")) + "\n")
-    os.replace(tmp, path)

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
+
+from ragft.chunking import Chunk
 from ragft.data import normalize
+from ragft.retrieval import Retriever
 
 
 def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
@@ -47,3 +51,43 @@ def unsupported_terms(summary: str, sources: Sequence[str]) -> list[str]:
     """Key terms of ``summary`` that appear in none of the ``sources``: candidates for invented facts."""
     text = " ".join(sources)
     return [t for t in key_terms(summary) if not contains_answer(text, [t])]
+
+
+def distinct_docs(hits: Sequence[tuple[Chunk, float]]) -> list[str]:
+    """Document ids in the order their first chunk was retrieved (each document once)."""
+    return list(dict.fromkeys(c.doc_id for c, _ in hits))
+
+
+def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
+    """Share of questions with at least one gold document among the first ``k`` retrieved ids."""
+    if len(retrieved) != len(gold) or not gold:
+        raise ValueError("retrieved and gold must be non-empty and of the same length")
+    return sum(bool(set(r[:k]) & set(g)) for r, g in zip(retrieved, gold)) / len(gold)
+
+
+def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> float:
+    """Mean of 1/rank of the first gold document (0 when none is retrieved)."""
+    if len(retrieved) != len(gold) or not gold:
+        raise ValueError("retrieved and gold must be non-empty and of the same length")
+    total = 0.0
+    for r, g in zip(retrieved, gold):
+        total += next((1 / rank for rank, d in enumerate(r, 1) if d in set(g)), 0.0)
+    return total / len(gold)
+
+
+def retrieval_scores(retriever: Retriever, questions: Sequence[Any], k: int = 3,
+                     query_vectors: np.ndarray | None = None) -> dict[str, float]:
+    """Recall@1 and recall@k over distinct documents, and how often the answer text is inside the top-k chunks.
+
+    Pass ``query_vectors`` (from ``retriever.embed``) to score many retrievers without re-embedding the questions.
+    """
+    if not questions:
+        raise ValueError("no questions to score")
+    vectors = retriever.embed([q.question for q in questions]) if query_vectors is None else query_vectors
+    _, ids = retriever.index.search(vectors, min(len(retriever.chunks), 10 * k))
+    docs = [list(dict.fromkeys(retriever.chunks[i].doc_id for i in row)) for row in ids]
+    gold = [q.doc_ids for q in questions]
+    found = [contains_answer(" ".join(retriever.chunks[i].text for i in row[:k]), q.answers)
+             for row, q in zip(ids, questions)]
+    return {"recall@1": recall_at_k(docs, gold, 1), f"recall@{k}": recall_at_k(docs, gold, k),
+            f"answer in top-{k} chunks": sum(found) / len(found)}

@@ -13,18 +13,87 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ragft.finetune import TICKET_SYSTEM, ticket_completion, ticket_prompt
+from ragft.data import TICKET_FIELDS, TICKET_VALUES
+from ragft.finetune import Example, load_adapter
+from ragft.models import chat_prompt, generate
+
+TICKET_INSTRUCTION = "Triage this support ticket. Reply with JSON: category, priority, product."
+TICKET_SYSTEM = "You triage support tickets."  # short: every prompt token costs CPU time in training
+
+
+def ticket_prompt(text: str, detailed: bool = False) -> str:
+    """The triage instruction and the ticket; ``detailed`` also lists every allowed label value."""
+    if not text.strip():
+        raise ValueError("the ticket text is empty")
+    instruction = TICKET_INSTRUCTION
+    if detailed:
+        allowed = "; ".join(f"{k}: {', '.join(v)}" for k, v in TICKET_VALUES.items())
+        instruction += f" Allowed values - {allowed}."
+    return f"{instruction}\n\n{text.strip()}"
+
+
+def ticket_completion(label: dict[str, str]) -> str:
+    """The JSON reply for a ticket's label, keys in a fixed order."""
+    return json.dumps({k: label[k] for k in TICKET_FIELDS})
+
+
+def ticket_example(ticket: Any) -> Example:
+    """The training example for a ``Ticket``: the triage instruction and ticket, and its JSON label."""
+    return Example(ticket_prompt(ticket.text), ticket_completion(ticket.label))
+
+
+def parse_json_reply(text: str) -> dict[str, Any] | None:
+    """The first JSON object in a model reply, or None when there is none that parses."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        for end in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                try:
+                    value = json.loads(text[start:end + 1])
+                    return value if isinstance(value, dict) else None
+                except json.JSONDecodeError:
+                    break
+        start = text.find("{", start + 1)
+    return None
+
+
+def is_valid_record(text: str) -> bool:
+    """Whether a reply holds a triage record: JSON with exactly the three fields, each an allowed value."""
+    record = parse_json_reply(text)
+    return record is not None and set(record) == set(TICKET_VALUES) and all(
+        record[k] in allowed for k, allowed in TICKET_VALUES.items())
+
+
+def field_scores(replies: Sequence[str], labels: Sequence[dict[str, str]]) -> dict[str, float]:
+    """Per-field accuracy, all-fields exact match (``exact_matches``), valid-JSON and valid-record rates."""
+    if len(replies) != len(labels) or not labels:
+        raise ValueError("replies and labels must be non-empty and of the same length")
+    parsed = [parse_json_reply(r) or {} for r in replies]
+    keys = list(labels[0])
+    scores = {k: sum(p.get(k) == gold[k] for p, gold in zip(parsed, labels)) / len(labels) for k in keys}
+    scores["exact_match"] = sum(exact_matches(replies, labels)) / len(labels)
+    scores["valid_json"] = sum(bool(p) for p in parsed) / len(labels)
+    scores["valid_record"] = sum(map(is_valid_record, replies)) / len(labels)
+    return scores
+
+
+def exact_matches(replies: Sequence[str], labels: Sequence[dict[str, str]]) -> list[bool]:
+    """The book's one exact-match metric, per ticket: the reply parses and all three fields equal the label."""
+    if len(replies) != len(labels):
+        raise ValueError("replies and labels must be of the same length")
+    parsed = [parse_json_reply(r) or {} for r in replies]
+    return [all(p.get(k) == gold[k] for k in gold) for p, gold in zip(parsed, labels)]
+
 
 MAX_NEW_TOKENS = 36  # the longest record is 30 tokens with the end-of-turn token
 ADAPTER_DIR = Path(__file__).parent / "adapters" / "triage"
-STORED = Path(__file__).parent / "results" / "triage.json"
 
 
 def triage(model: Any, tokenizer: Any, prompts: Sequence[str], constrained: bool = False,
            system: str | None = TICKET_SYSTEM, batch_size: int = 16) -> list[str]:
     """Greedy replies to triage prompts; ``constrained`` lets the model write only a valid record."""
-    from ragft.models import generate
-
     if not constrained:
         return generate(model, tokenizer, list(prompts), max_new_tokens=MAX_NEW_TOKENS, system=system,
                         batch_size=batch_size)
@@ -40,16 +109,12 @@ def triage(model: Any, tokenizer: Any, prompts: Sequence[str], constrained: bool
 
 def _prompt_width(tokenizer: Any, prompts: Sequence[str], system: str | None) -> int:
     """The padded length of a batch of chat prompts (where generation starts)."""
-    from ragft.models import chat_prompt
-
     return max(len(tokenizer(chat_prompt(tokenizer, p, system), add_special_tokens=False)["input_ids"])
                for p in prompts)
 
 
 def valid_records() -> list[str]:
     """Every reply a triage model may give: one JSON record per combination of allowed values."""
-    from ragft.data import TICKET_FIELDS, TICKET_VALUES
-
     return [ticket_completion(dict(zip(TICKET_FIELDS, values)))
             for values in itertools.product(*(TICKET_VALUES[f] for f in TICKET_FIELDS))]
 
@@ -110,8 +175,6 @@ class TicketClassifier:
     def __init__(self, embedder: Any, tickets: Sequence[Any], C: float = 1.0) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        from ragft.data import TICKET_FIELDS
-
         self.embedder = embedder
         x = self._embed([t.text for t in tickets])
         self.heads = {f: LogisticRegression(C=C, max_iter=2000).fit(x, [t.label[f] for t in tickets])
@@ -129,8 +192,6 @@ class TicketClassifier:
 
 def load_triage_adapter(model: Any, folder: str | Path = ADAPTER_DIR) -> Any:
     """The converged triage adapter that ships with ``ragft`` (made by ``python -m ragft.experiments triage``)."""
-    from ragft.finetune import load_adapter
-
     if not (Path(folder) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no triage adapter in {folder}: run python -m ragft.experiments triage")
     return load_adapter(model, folder)
@@ -178,256 +239,7 @@ PERTURBATIONS: dict[str, Callable[[str], str]] = {"greeting": add_greeting, "sig
 
 def same_record(before: Sequence[str], after: Sequence[str]) -> list[bool]:
     """Per ticket: does the reply after a change parse to the same record as before?"""
-    from ragft.finetune import parse_json_reply
-
     if len(before) != len(after):
         raise ValueError("before and after must be of the same length")
     records = [(parse_json_reply(b), parse_json_reply(a)) for b, a in zip(before, after)]
     return [a is not None and a == b for b, a in records]
-
-
-def load_stored(path: Path = STORED) -> dict[str, Any]:
-    """The stored triage experiment (written by ``python -m ragft.experiments triage``)."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments triage")
-    return json.loads(Path(path).read_text())
-
-
-# The experiment: ``python -m ragft.experiments triage`` (about an hour and a half on two CPU cores).
-VAL_FRACTION = 0.2  # 160 tickets to train on, 40 to tune and stop on; test is never looked at for a choice
-RECIPES = {  # what was tried for the adapter, in this order; the best step on validation is kept in each
-    # a constant rate, stopped when validation stops improving (this one was given up to 600 steps)
-    "lr3e-3-r8-top8": dict(lr=3e-3, r=8, alpha=16, layers=list(range(22, 30)), max_steps=600),
-    # a lower rate and a higher rank, stopped the same way
-    "lr1e-3-r16-top8": dict(lr=1e-3, r=16, alpha=32, layers=list(range(22, 30))),
-    # the first recipe with the rate decaying linearly to 0 over 500 steps, run to the end
-    "lr3e-3-r8-top8-decay": dict(lr=3e-3, r=8, alpha=16, layers=list(range(22, 30)), schedule="linear",
-                                 patience=None),
-}
-BATCH_SIZE = 4
-MAX_STEPS = 500
-EVAL_EVERY = 25  # validation (teacher-forced exact reply on 40 tickets) every 25 steps
-PATIENCE = 4  # stop after 4 evaluations (100 steps) without a better validation score
-TEST_EVERY = 100  # the test tickets are also scored every 100 steps, for the chapter's steps curve only
-CURVE_SIZES = (20, 40, 80, 160)
-CURVE_STEPS = 100  # the data-size curve: every size trained for the same number of steps
-FEW_SHOT_K = (1, 3, 6)
-CLASSIFIER_C = (0.1, 1.0, 10.0, 100.0)
-
-
-def splits(seed: int = 0) -> tuple[list[Any], list[Any], list[Any]]:
-    """(train, validation, test) tickets of the triage experiment."""
-    from ragft.data import load_tickets
-    from ragft.finetune import train_val_split
-
-    fit, val = train_val_split(load_tickets("train"), val_fraction=VAL_FRACTION, seed=seed)
-    return fit, val, load_tickets("test")
-
-
-def scored(replies: Sequence[str], tickets: Sequence[Any]) -> dict[str, Any]:
-    """The stored form of one system's run: its replies, per-ticket exact match, and every rate."""
-    from ragft.finetune import exact_matches, field_scores
-
-    labels = [t.label for t in tickets]
-    return {"replies": list(replies), "exact": [int(x) for x in exact_matches(replies, labels)],
-            **{k: round(v, 4) for k, v in field_scores(replies, labels).items()}}
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    import time
-
-    started = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - started
-
-
-def train_recipe(model: Any, tokenizer: Any, fit: Sequence[Any], val: Sequence[Any], test: Sequence[Any],
-                 recipe: dict[str, Any], steps: int = MAX_STEPS, patience: int | None = PATIENCE,
-                 test_every: int | None = TEST_EVERY, seed: int = 0, select: bool = True) -> tuple[Any, dict[str, Any]]:
-    """Train one adapter; with ``select``, score ``val`` as it goes, stop early and keep the best step.
-
-    Without ``select`` it trains exactly ``steps`` steps and keeps the last weights (the data-size curve).
-    """
-    import torch
-
-    from ragft.finetune import (add_lora, greedy_exact_match, ticket_example, tokenize_example, train)
-
-    data = [tokenize_example(tokenizer, ticket_example(t), TICKET_SYSTEM) for t in fit]
-    val_data = [tokenize_example(tokenizer, ticket_example(t), TICKET_SYSTEM) for t in val]
-    test_curve: list[tuple[int, float]] = []
-    calls = {"n": 0}
-
-    def score(m: Any) -> float:
-        calls["n"] += 1
-        step = min(calls["n"] * EVAL_EVERY, steps)  # train scores every EVAL_EVERY steps and at the last
-        if test_every and step % test_every == 0:  # recorded for the chapter's plot, never used to choose
-            replies = triage(m, tokenizer, [ticket_prompt(t.text) for t in test])
-            test_curve.append((step, round(sum(scored(replies, test)["exact"]) / len(test), 4)))
-        return sum(greedy_exact_match(m, val_data, tokenizer.pad_token_id)) / len(val_data)
-
-    torch.manual_seed(seed)
-    model = add_lora(model, r=recipe["r"], alpha=recipe["alpha"], layers=recipe["layers"])
-    history, seconds = _timed(lambda: train(
-        model, data, tokenizer.pad_token_id, val_examples=val_data, batch_size=BATCH_SIZE, lr=recipe["lr"],
-        eval_every=EVAL_EVERY, seed=seed, steps=steps, schedule=recipe.get("schedule", "constant"),
-        score_fn=score if select else None, patience=recipe.get("patience", patience) if select else None,
-        progress=False))
-    return model, {"recipe": recipe, "tickets": len(fit), "batch_size": BATCH_SIZE, "max_steps": steps,
-                   "steps_run": len(history.steps), "best_step": history.best_step,
-                   "train_loss": [round(x, 4) for x in history.train_loss], "val_steps": history.val_steps,
-                   "val_loss": [round(x, 4) for x in history.val_loss],
-                   "val_exact": [round(x, 4) for x in history.val_score], "test_curve": test_curve,
-                   "best_val_exact": round(max(history.val_score), 4) if history.val_score else None,
-                   "training_seconds": round(seconds, 1),
-                   "seconds_per_step": round(history.seconds_per_step, 3)}
-
-
-def run(out: Path = STORED, adapter_out: Path = ADAPTER_DIR, quick: bool = False) -> dict[str, Any]:
-    """Every unit of the experiment, each stored in ``out`` as soon as it is done (a rerun skips stored units)."""
-    import shutil
-
-    import ragft
-    from ragft.models import load_embedder, load_generator
-
-    from ragft.env import write_json_atomically
-
-    ragft.set_seed(0)
-    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    results.update({"versions": ragft.versions(), "machine": ragft.env.machine()})
-    fit, val, test = splits()
-    if quick:
-        fit, val, test = fit[:24], val[:8], test[:8]
-    results["sizes"] = {"train": len(fit), "validation": len(val), "test": len(test)}
-    results["ids"] = {"validation": [t.id for t in val], "test": [t.id for t in test]}
-    units = results.setdefault("units", {})
-    model, tokenizer = load_generator()
-    embedder = load_embedder()
-    work = ragft.models.cache_dir() / ("triage-quick" if quick else "triage-runs")
-
-    def save() -> None:
-        write_json_atomically(out, results)
-
-    def unit(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        if name not in units:
-            units[name] = fn()
-            save()
-            print(json.dumps({name: {k: v for k, v in units[name].items()
-                                     if not isinstance(v, (list, dict))}}), flush=True)
-        return units[name]
-
-    def per_ticket(replies_fn: Callable[[], list[str]], tickets: Sequence[Any]) -> dict[str, Any]:
-        replies, seconds = _timed(replies_fn)
-        return {**scored(replies, tickets), "seconds_per_ticket": round(seconds / len(tickets), 4)}
-
-    # 1. The adapter: each recipe trained until validation stops improving; the best on validation ships.
-    for name, recipe in RECIPES.items():
-        folder = work / name
-
-        def train_unit() -> dict[str, Any]:
-            nonlocal model
-            tuned, record = train_recipe(model, tokenizer, fit, val, test, recipe,
-                                         steps=40 if quick else recipe.get("max_steps", MAX_STEPS))
-            shutil.rmtree(folder, ignore_errors=True)
-            tuned.save_pretrained(folder)
-            model = tuned.unload()
-            return record
-        unit(f"adapter {name}", train_unit)
-    # 2. Prompting the base model: zero-shot, with the schema and the allowed values, free and constrained.
-    for constrained in (False, True):
-        name = "zero-shot" + (" constrained" if constrained else "")
-        unit(name, lambda: per_ticket(lambda: triage(model, tokenizer, [ticket_prompt(t.text, True) for t in test],
-                                                     constrained=constrained), test))
-    # 3. Few-shot: the k most similar training tickets as examples; k chosen on validation.
-    nearest, index_seconds = _timed(lambda: NearestTickets(embedder, fit))
-    for constrained in (False, True):
-        name = "few-shot" + (" constrained" if constrained else "")
-
-        def few_shot() -> dict[str, Any]:
-            tried = {}
-            for k in FEW_SHOT_K:
-                prompts = [few_shot_prompt(t.text, s) for t, s in zip(val, nearest.nearest([t.text for t in val], k))]
-                tried[str(k)] = sum(scored(triage(model, tokenizer, prompts, constrained=constrained), val)["exact"]) / len(val)
-            best = max(FEW_SHOT_K, key=lambda k: (tried[str(k)], -k))
-            result = per_ticket(lambda: triage(model, tokenizer, [few_shot_prompt(t.text, s) for t, s in zip(
-                test, nearest.nearest([t.text for t in test], best))], constrained=constrained), test)
-            return {**result, "tried": {"k": tried}, "chosen": {"k": best}, "one_off_seconds": round(index_seconds, 2)}
-        unit(name, few_shot)
-
-    # 4. Embeddings + logistic regression, one head per field; C chosen on validation.
-    def classifier() -> dict[str, Any]:
-        tried = {str(c): sum(scored(TicketClassifier(embedder, fit, C=c).replies([t.text for t in val]), val)["exact"])
-                 / len(val) for c in CLASSIFIER_C}
-        best = max(CLASSIFIER_C, key=lambda c: (tried[str(c)], -c))
-        clf, seconds = _timed(lambda: TicketClassifier(embedder, fit, C=best))
-        return {**per_ticket(lambda: clf.replies([t.text for t in test]), test), "tried": {"C": tried},
-                "chosen": {"C": best}, "one_off_seconds": round(seconds, 2)}
-    unit("classifier", classifier)
-
-    best_name = max(RECIPES, key=lambda n: (units[f"adapter {n}"]["best_val_exact"], n == next(iter(RECIPES))))
-    results["chosen_recipe"] = best_name
-    if not (adapter_out / "adapter_config.json").is_file() or results.get("shipped") != best_name:
-        shutil.rmtree(adapter_out, ignore_errors=True)
-        adapter_out.mkdir(parents=True)
-        shutil.copy(work / best_name / "adapter_model.safetensors", adapter_out / "adapter_model.safetensors")
-        config = json.loads((work / best_name / "adapter_config.json").read_text())
-        config["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"  # not this machine's cache path
-        (adapter_out / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        results["shipped"] = best_name
-        save()
-    tuned = load_triage_adapter(model, adapter_out)
-    for constrained in (False, True):
-        name = "adapter" + (" constrained" if constrained else "")
-        unit(name, lambda: {**per_ticket(lambda: triage(tuned, tokenizer, [ticket_prompt(t.text) for t in test],
-                                                        constrained=constrained), test),
-                            "one_off_seconds": units[f"adapter {best_name}"]["training_seconds"],
-                            "adapter_bytes": (adapter_out / "adapter_model.safetensors").stat().st_size})
-
-    # 5. Consistency: the same record after a change that should not matter, for the adapter and the classifier.
-    clf = TicketClassifier(embedder, fit, C=units["classifier"]["chosen"]["C"])
-    systems = {"adapter": lambda texts: triage(tuned, tokenizer, [ticket_prompt(x) for x in texts]),
-               "classifier": clf.replies}
-    for system, answer in systems.items():
-        before = units["adapter" if system == "adapter" else "classifier"]["replies"]
-        for change, fn in PERTURBATIONS.items():
-            def consistency() -> dict[str, Any]:
-                after = answer([fn(t.text) for t in test])
-                return {**scored(after, test), "same": [int(x) for x in same_record(before, after)]}
-            unit(f"consistency {system} {change}", consistency)
-    model = tuned.unload()
-
-    # 6. The learning curve by data size, every size for the same number of steps (the chosen recipe).
-    for n in CURVE_SIZES:
-        if n > len(fit):
-            continue
-
-        def curve_point() -> dict[str, Any]:
-            nonlocal model
-            tuned_n, record = train_recipe(model, tokenizer, fit[:n], val, test, RECIPES[best_name],
-                                           steps=8 if quick else CURVE_STEPS, test_every=None, select=False)
-            record.update(per_ticket(lambda: triage(tuned_n, tokenizer, [ticket_prompt(t.text) for t in test]), test))
-            model = tuned_n.unload()
-            return record
-        unit(f"curve n={n}", curve_point)
-
-    def spot() -> dict[str, Any]:
-        nonlocal model
-        tuned_s, record = spot_check(model, tokenizer, RECIPES[best_name])
-        model = tuned_s.unload()
-        return record
-    if not quick:
-        unit("spot check", spot)
-    return results
-
-
-SPOT_CHECK = dict(tickets=20, steps=10, test=20)  # small enough for a notebook to re-run in half a minute
-
-
-def spot_check(model: Any, tokenizer: Any, recipe: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-    """The smallest stored run: the chosen recipe on 20 tickets for 10 steps, scored on 20 test tickets."""
-    fit, val, test = splits()
-    test = test[:SPOT_CHECK["test"]]
-    tuned, record = train_recipe(model, tokenizer, fit[:SPOT_CHECK["tickets"]], val, test,
-                                 recipe or RECIPES[load_stored()["chosen_recipe"]], steps=SPOT_CHECK["steps"],
-                                 test_every=None, select=False)
-    record.update(scored(triage(tuned, tokenizer, [ticket_prompt(t.text) for t in test]), test))
-    return tuned, record

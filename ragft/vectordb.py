@@ -9,7 +9,6 @@ which is what a team runs in production; ``start_server`` runs one on loopback f
 """
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import socket
 import subprocess
@@ -20,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ragft.rag import Retriever
+from ragft.ann import exact_neighbours, recall_at_k
+from ragft.retrieval import Retriever, normalize_question
 
 CHROMA_INSTALL = "pip install chromadb==1.5.9"
 
@@ -81,8 +81,6 @@ class ChromaRetriever:
     def search(self, questions: str | Sequence[str], k: int = 3, groups: Sequence[str] | None = None) -> Any:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several; with ``groups``,
         only chunks that one of those groups may read (the filter runs inside the engine, before the ranking)."""
-        from ragft.rag import normalize_question
-
         single = isinstance(questions, str)
         qs = [normalize_question(q) for q in ([questions] if single else questions)]
         if not qs:
@@ -159,81 +157,9 @@ def same_ranking(a: Sequence[Sequence[tuple[Any, float]]], b: Sequence[Sequence[
     return [[(c.doc_id, c.text) for c, _ in x] == [(c.doc_id, c.text) for c, _ in y] for x, y in zip(a, b)]
 
 
-def _latency_ms(search: Any, questions: Sequence[str]) -> dict[str, float]:
-    """p50/p95 milliseconds of one question per call (the query embedding included)."""
-    ms = []
-    for q in questions:
-        started = time.perf_counter()
-        search(q)
-        ms.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
-
-
-def database_experiment(embedder: Any, k: int = 3, live: int | None = None) -> dict[str, Any]:
-    """FAISS against Chroma (in process and as a server on loopback) in the book's RAG pipeline: the same
-    rankings, the same answers on every test question, latency, and the permission filter inside the engine.
-    ``live`` limits the answered questions to the first ``live`` (the notebook's slice)."""
-    import tempfile
-
-    from ragft.access import PermissionedRetriever, load_access
-    from ragft.data import load_documents, load_questions
-    from ragft.evaluate import contains_answer
-    from ragft.models import load_generator
-    from ragft.rag import Retriever, answer_questions, chunk_by_heading
-
-    chunks = [c for d in load_documents() for c in chunk_by_heading(d)]
-    test = load_questions("test")
-    questions = [q.question for q in test]
-    started = time.perf_counter()
-    faiss_retriever = Retriever(embedder, chunks)
-    faiss_s = time.perf_counter() - started
-    started = time.perf_counter()
-    local = ChromaRetriever(embedder, chunks)
-    chroma_s = time.perf_counter() - started
-    out: dict[str, Any] = {"chunks": len(chunks), "questions": len(test), "k": k,
-                           "chromadb": importlib.metadata.version("chromadb"),
-                           "index_seconds": {"faiss": round(faiss_s, 2), "chroma": round(chroma_s, 2)}}
-    reference = faiss_retriever.search(questions, k=k)
-    out["same_ranking_local"] = same_ranking(reference, local.search(questions, k=k))
-    with tempfile.TemporaryDirectory() as folder:
-        process, client = start_server(folder)
-        try:
-            remote = ChromaRetriever(embedder, chunks, client=client)
-            out["same_ranking_server"] = same_ranking(reference, remote.search(questions, k=k))
-            out["latency"] = {"faiss": _latency_ms(lambda q: faiss_retriever.search(q, k=k), questions),
-                              "chroma": _latency_ms(lambda q: local.search(q, k=k), questions),
-                              "chroma_server": _latency_ms(lambda q: remote.search(q, k=k), questions)}
-        finally:
-            out["server_exit"] = stop_server(process)
-    # answers: RAG as chapter 2 built it (the best section, the plain prompt), on each store
-    model, tokenizer = load_generator()
-    asked = test[:live] if live else test
-    for name, retriever in (("faiss", faiss_retriever), ("chroma", local)):
-        replies = answer_questions(retriever, model, tokenizer, [q.question for q in asked], k=1)
-        out[f"correct_{name}"] = [contains_answer(a.text, q.answers) for a, q in zip(replies, asked)]
-    # permissions: the filter inside Chroma against chapter 8's FAISS selector, for every user and question
-    data = load_access()
-    access_chunks = [c for d in data.documents for c in chunk_by_heading(d)]
-    permissioned = PermissionedRetriever(Retriever(embedder, access_chunks), data.groups, data.users)
-    store = ChromaRetriever(embedder, access_chunks, name="with-permissions", groups=data.groups)
-    pairs = [(q, u) for q in data.questions for u in sorted(data.users)]
-    same, forbidden = [], 0
-    for user in sorted(data.users):
-        asked_by = [q.question for q, u in pairs if u == user]
-        mine = store.search(asked_by, k=k, groups=data.users[user])
-        theirs = permissioned.search(asked_by, user, k=k, mode="before")
-        same += same_ranking(theirs, mine)
-        readable = data.readable(user)
-        forbidden += sum(c.doc_id not in readable for hits in mine for c, _ in hits)
-    out["permissions"] = {"pairs": len(pairs), "same_as_faiss_filter": same, "forbidden_chunks_returned": forbidden}
-    return out
-
-
 def recall_on_vectors(base: np.ndarray, queries: np.ndarray, k: int = 10, ef_search: int | None = None) -> dict[str, Any]:
     """Chroma's recall@k against exact search on ``base`` (its HNSW index with the default or the given
     ``ef_search``), with the insert time and the latency of one query per call."""
-    from ragft.scale import exact_neighbours, recall_at_k
-
     client = local_client()
     hnsw = {"space": "ip", **({"ef_search": ef_search} if ef_search else {})}
     collection = client.create_collection(f"recall-{len(base)}-{ef_search}", embedding_function=None,

@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 
-from ragft import data, evaluate
+from ragft import evaluate
+from ragft import data
 
 
 def test_knowledge_base_size():

@@ -1,33 +1,38 @@
 import pytest
 
-from ragft import experiments
+from ragft import embedder_tuning
+from ragft.experiments import context as context_experiment
+from ragft.experiments import learning_curves
+from ragft.experiments import purpose as purpose_experiment
+from ragft.experiments.__main__ import main
+from ragft.experiments.results import load_stored
 
 
 def test_chosen_facts_are_a_fixed_draw_of_known_facts():
     from ragft.data import load_facts
 
-    ids = experiments.chosen_facts()
+    ids = learning_curves.chosen_facts()
     # the draw the stored learning curves were made with (and chapter 1 shows): pinned, not recomputed
     assert ids == ["F011", "F036", "F056", "F067", "F073", "F078", "F092", "F099", "F104", "F108", "F123", "F125",
                    "F502", "F503", "F522", "F567", "F573", "F585", "F589", "F600", "F601", "F605", "F608", "F620"]
-    assert len(set(ids)) == experiments.N_FACTS and set(ids) <= {f.id for f in load_facts()}
-    assert experiments.chosen_facts(seed=1) != ids  # the seed picks the draw
-    assert len(experiments.chosen_facts(n=5)) == 5
+    assert len(set(ids)) == learning_curves.N_FACTS and set(ids) <= {f.id for f in load_facts()}
+    assert learning_curves.chosen_facts(seed=1) != ids  # the seed picks the draw
+    assert len(learning_curves.chosen_facts(n=5)) == 5
 
 
 def test_stored_learning_curves_cover_every_point():
-    stored = experiments.load_stored()
-    assert [p["paraphrases"] for p in stored["facts"]] == list(experiments.PARAPHRASES)
+    stored = load_stored("learning_curves")
+    assert [p["paraphrases"] for p in stored["facts"]] == list(learning_curves.PARAPHRASES)
     assert "behaviour" not in stored  # the confounded behaviour curve gave way to ragft.triage's two curves
     for p in stored["facts"]:
-        assert 0 <= p["new_wording"] <= 1 and p["examples"] == p["paraphrases"] * experiments.N_FACTS
+        assert 0 <= p["new_wording"] <= 1 and p["examples"] == p["paraphrases"] * learning_curves.N_FACTS
         assert p["steps"] == -(-4 * p["examples"] // 8)  # 4 epochs in batches of 8, the last one partial
         assert len(p["train_loss"]) == p["steps"]
 
 
 def test_cli_names_its_experiment():
     with pytest.raises(SystemExit):
-        experiments.main(["no-such-experiment"])
+        main(["no-such-experiment"])
 
 
 def _code_cells(name):
@@ -40,7 +45,7 @@ def _code_cells(name):
 
 
 @pytest.mark.parametrize("notebook, function", [
-    ("06_combining", experiments.embedder_pairs),
+    ("06_combining", embedder_tuning.embedder_pairs),
     ("06_combining", "fine_tune_embedder"),
 ])
 def test_the_code_the_scripts_run_is_taught_in_a_notebook(notebook, function):
@@ -57,7 +62,7 @@ def test_the_stored_embedder_run_covers_every_test_question():
     from ragft.data import load_questions
 
     ids = [q.id for q in load_questions("test")]
-    run = experiments.load_stored(experiments.EMBEDDER, "embedder")
+    run = load_stored("embedder")
     assert run["questions"] == ids and "machine" in run and run["pairs"] == 255 and run["steps"] == 16
     for system in ("shipped", "fine-tuned"):
         assert len(run["systems"][system]["correct"]) == len(run["systems"][system]["reply"]) == len(ids)
@@ -67,9 +72,9 @@ def test_the_stored_embedder_run_covers_every_test_question():
 
 def test_a_missing_stored_file_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m ragft.experiments embedder"):
-        experiments.load_stored(tmp_path / "none.json", "embedder")
+        load_stored("embedder", tmp_path / "none.json")
     with pytest.raises(SystemExit):
-        experiments.main(["embedder", "--quick"])
+        main(["embedder", "--quick"])
 
 
 def test_the_stored_context_sweep_covers_every_test_question_for_each_configuration():
@@ -77,9 +82,9 @@ def test_the_stored_context_sweep_covers_every_test_question_for_each_configurat
     from ragft.evaluate import contains_answer
 
     test = load_questions("test")
-    run = experiments.load_stored(experiments.CONTEXT, "context")
+    run = load_stored("context")
     assert run["questions"] == [q.id for q in test] and "machine" in run
-    assert [(c["k"], c["layout"]) for c in run["configs"]] == list(experiments.CONTEXT_CONFIGS)
+    assert [(c["k"], c["layout"]) for c in run["configs"]] == list(context_experiment.CONTEXT_CONFIGS)
     for c in run["configs"]:
         assert len(c["in_prompt"]) == len(c["correct"]) == len(c["reply"]) == len(test)
         # the stored verdicts are the grader's verdicts on the stored replies
@@ -91,16 +96,16 @@ def test_the_stored_context_sweep_covers_every_test_question_for_each_configurat
 
 def test_context_has_no_quick_variant():
     with pytest.raises(SystemExit):
-        experiments.main(["context", "--quick"])
+        main(["context", "--quick"])
 
 
 def test_the_stored_rag_ticket_run_covers_every_test_ticket_and_its_scores_follow_from_its_replies():
     from ragft.data import load_documents, load_tickets
-    from ragft.finetune import exact_matches, is_valid_record
-    from ragft.rag import chunk_by_heading
+    from ragft.triage import exact_matches, is_valid_record
+    from ragft.chunking import chunk_by_heading
 
     tickets = load_tickets("test")
-    run = experiments.load_stored(experiments.PURPOSE, "purpose")
+    run = load_stored("purpose")
     assert run["tickets"] == [t.id for t in tickets] and len(run["reply"]) == len(tickets) == 60
     assert run["valid_record"] == [is_valid_record(r) for r in run["reply"]]
     assert run["exact"] == exact_matches(run["reply"], [t.label for t in tickets])
@@ -110,10 +115,10 @@ def test_the_stored_rag_ticket_run_covers_every_test_ticket_and_its_scores_follo
 
 def test_rag_ticket_prompts_put_the_top_section_above_the_detailed_instruction():
     from ragft.data import Ticket
-    from ragft.finetune import ticket_prompt
-    from ragft.rag import Chunk
+    from ragft.triage import ticket_prompt
+    from ragft.chunking import Chunk
 
     tickets = [Ticket("T1", "The gateway is offline."), Ticket("T2", "Invoice twice.")]
     hits = [[(Chunk(f"c{i}", "d", f"section for {t.text}"), 0.5)] for i, t in enumerate(tickets)]
-    prompts = experiments.rag_ticket_prompts(hits, tickets)
+    prompts = purpose_experiment.rag_ticket_prompts(hits, tickets)
     assert prompts == [f"section for {t.text}\n\n{ticket_prompt(t.text, detailed=True)}" for t in tickets]

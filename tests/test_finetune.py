@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from ragft.finetune import (IGNORE_INDEX, Example, add_lora, collate, count_parameters, exact_matches, field_scores,
-                            parse_json_reply, tokenize_example, train, train_val_split)
+from ragft.finetune import (add_lora, collate, count_parameters, Example, IGNORE_INDEX, tokenize_example, train, train_val_split)
+from ragft.triage import exact_matches, field_scores, parse_json_reply
 
 
 def test_tokenize_example_masks_the_prompt_and_keeps_the_completion(generator):
@@ -89,7 +89,7 @@ def test_lora_trains_only_adapters_and_lowers_the_loss():
 
 
 def test_ticket_prompt_and_completion():
-    from ragft.finetune import TICKET_INSTRUCTION, ticket_completion, ticket_prompt
+    from ragft.triage import ticket_completion, TICKET_INSTRUCTION, ticket_prompt
 
     assert ticket_prompt(" My probe is dead. ") == f"{TICKET_INSTRUCTION}\n\nMy probe is dead."
     assert "hardware_fault" in ticket_prompt("x", detailed=True) and "Canopy Gateway CG-4" in ticket_prompt("x", True)
@@ -150,7 +150,7 @@ def test_train_can_count_steps_instead_of_epochs():
 def test_fit_lora_caches_the_adapter_by_its_inputs(tmp_path, monkeypatch):
     import torch
 
-    from ragft.finetune import ENV_ADAPTER_CACHE, fit_lora
+    from ragft.adapter_cache import ENV_ADAPTER_CACHE, fit_lora
 
     class Tok:  # the two tokenizer features tokenize_example needs
         eos_token, pad_token_id = "</s>", 0
@@ -178,31 +178,31 @@ def test_fit_lora_caches_the_adapter_by_its_inputs(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="already has LoRA"):
         fit_lora(first, Tok(), examples)
     # a change to the training code (or a library upgrade) is a new entry, never a stale hit
-    import ragft.finetune as finetune
+    import ragft.adapter_cache as adapter_cache
 
-    real = finetune.training_code_fingerprint()
-    monkeypatch.setattr(finetune, "training_code_fingerprint", lambda: {**real, "code": "edited"})
+    real = adapter_cache.training_code_fingerprint()
+    monkeypatch.setattr(adapter_cache, "training_code_fingerprint", lambda: {**real, "code": "edited"})
     fit_lora(_tiny_llama(2), Tok(), examples, steps=3, batch_size=2, layers=[1])
     assert len(list(tmp_path.iterdir())) == 3
-    assert finetune.clear_adapter_cache() == 3 and not list(tmp_path.iterdir())
+    assert adapter_cache.clear_adapter_cache() == 3 and not list(tmp_path.iterdir())
 
 
 def test_training_code_fingerprint_follows_the_code_and_the_libraries(monkeypatch):
-    import ragft.finetune as finetune
+    import ragft.adapter_cache as adapter_cache
 
-    before = finetune.training_code_fingerprint()
+    before = adapter_cache.training_code_fingerprint()
     assert set(before) == {"code", "torch", "transformers", "peft"}
-    original = finetune.collate
+    original = adapter_cache.collate
 
     def collate(batch, pad_id):  # the same behaviour, other source: the key must change
         return original(batch, pad_id)
 
-    monkeypatch.setattr(finetune, "collate", collate)
-    assert finetune.training_code_fingerprint()["code"] != before["code"]
+    monkeypatch.setattr(adapter_cache, "collate", collate)
+    assert adapter_cache.training_code_fingerprint()["code"] != before["code"]
 
 
 def test_is_valid_record_needs_the_three_fields_with_allowed_values():
-    from ragft.finetune import is_valid_record
+    from ragft.triage import is_valid_record
 
     assert is_valid_record('ok {"category": "billing", "priority": "low", "product": "none"}')
     assert not is_valid_record('{"category": "Triage", "priority": "low", "product": "none"}')
@@ -213,7 +213,7 @@ def test_is_valid_record_needs_the_three_fields_with_allowed_values():
 def test_fit_lora_gives_the_same_adapter_whatever_ran_before(tmp_path, monkeypatch):
     import torch
 
-    from ragft.finetune import ENV_ADAPTER_CACHE, fit_lora
+    from ragft.adapter_cache import ENV_ADAPTER_CACHE, fit_lora
 
     monkeypatch.setenv(ENV_ADAPTER_CACHE, str(tmp_path))
     data = [Example("ab", "cd")]

@@ -3,7 +3,14 @@ import math
 
 import pytest
 
-from ragft import headtohead as h2h
+from ragft import calibration
+from ragft.experiments import head_to_head
+from ragft.experiments.__main__ import main
+from ragft.experiments.results import load_stored
+from ragft import headtohead
+from ragft import raft
+from ragft.rag import Reader
+from ragft import hybrid
 from ragft.data import Document, load_facts, load_questions
 
 
@@ -14,43 +21,43 @@ def graded(confidence, correct, idk=None):
 
 def test_outcomes_tell_correct_declined_and_confidently_wrong():
     g = graded([-0.1, -0.1, -0.9, -0.1], [True, False, True, False], [False, True, False, False])
-    assert h2h.outcomes(g, None) == [1, 0, 1, -1]
-    assert h2h.outcomes(g, -0.5) == [1, 0, 0, -1]  # below the threshold: declined, even when right
+    assert calibration.outcomes(g, None) == [1, 0, 1, -1]
+    assert calibration.outcomes(g, -0.5) == [1, 0, 0, -1]  # below the threshold: declined, even when right
 
 
 def test_choose_threshold_maximises_right_minus_wrong_on_validation():
     # sure answers are right, unsure ones wrong: the threshold falls between them
     g = graded([-0.1, -0.2, -0.3, -0.8, -0.9], [True, True, True, False, False])
-    t = h2h.choose_threshold(g)
+    t = calibration.choose_threshold(g)
     assert -0.8 < t < -0.3
-    assert h2h.outcomes(g, t) == [1, 1, 1, 0, 0]
+    assert calibration.outcomes(g, t) == [1, 1, 1, 0, 0]
     # every answer right: no threshold beats answering everything
-    assert h2h.choose_threshold(graded([-0.5, -0.1], [True, True])) is None
+    assert calibration.choose_threshold(graded([-0.5, -0.1], [True, True])) is None
     # every answer wrong: decline all of them
-    t = h2h.choose_threshold(graded([-0.5, -0.1], [False, False]))
-    assert h2h.outcomes(graded([-0.5, -0.1], [False, False]), t) == [0, 0]
+    t = calibration.choose_threshold(graded([-0.5, -0.1], [False, False]))
+    assert calibration.outcomes(graded([-0.5, -0.1], [False, False]), t) == [0, 0]
     # "I don't know" replies are not candidates
-    assert h2h.choose_threshold(graded([-0.1, -0.9], [True, False], [False, True])) is None
+    assert calibration.choose_threshold(graded([-0.1, -0.9], [True, False], [False, True])) is None
 
 
 def test_summarise_rates():
-    rates = h2h.summarise([1, 0, -1, 1], [0, 0, -1, 0])
+    rates = calibration.summarise([1, 0, -1, 1], [0, 0, -1, 0])
     assert rates["accuracy"] == 0.5 and rates["coverage"] == 0.75 and rates["abstention"] == 0.75
     assert rates["selective_accuracy"] == pytest.approx(2 / 3) and rates["confident_wrong"] == 0.25
-    assert math.isnan(h2h.summarise([0, 0], [0])["selective_accuracy"])
+    assert math.isnan(calibration.summarise([0, 0], [0])["selective_accuracy"])
 
 
 def test_risk_coverage_and_equal_coverage():
     g = graded([-0.1, -0.2, -0.3, -0.4], [True, False, True, False], [False, False, False, True])
-    coverage, risk = h2h.risk_coverage(g)
+    coverage, risk = calibration.risk_coverage_by_answer(g)
     assert coverage == [0.25, 0.5, 0.75] and risk == [0.0, 0.5, pytest.approx(1 / 3)]
-    assert h2h.accuracy_at_coverage(g, 0.25) == 1.0 and h2h.accuracy_at_coverage(g, 1.0) == 0.5
+    assert calibration.accuracy_at_coverage(g, 0.25) == 1.0 and calibration.accuracy_at_coverage(g, 1.0) == 0.5
     with pytest.raises(ValueError):
-        h2h.accuracy_at_coverage(g, 0)
+        calibration.accuracy_at_coverage(g, 0)
 
 
 def test_reciprocal_rank_fusion_and_bm25_tokens():
-    from ragft.rag import bm25_tokens, reciprocal_rank_fusion
+    from ragft.hybrid import bm25_tokens, reciprocal_rank_fusion
 
     assert reciprocal_rank_fusion([[0, 1, 2], [1, 2, 0]]) == [1, 0, 2]  # 1 is 2nd and 1st
     assert reciprocal_rank_fusion([[3], [3, 4]]) == [3, 4]
@@ -59,16 +66,16 @@ def test_reciprocal_rank_fusion_and_bm25_tokens():
 
 
 def test_split_sentences_keeps_the_title_line_apart():
-    from ragft.rag import split_sentences
+    from ragft.chunking import split_sentences
 
     assert split_sentences("Probe: Battery\n\nThe cell lasts 31 months. It is an ER26500.\n- 3.6 V") == [
         "Probe: Battery", "The cell lasts 31 months.", "It is an ER26500.", "- 3.6 V"]
 
 
 def test_split_holds_out_one_fact_in_five_and_one_paraphrase_per_fact():
-    setup = h2h.load_setup()
+    setup = headtohead.load_setup()
     facts = load_facts()
-    assert len(setup.unseen_ids) == round(h2h.UNSEEN_SHARE * len(facts))
+    assert len(setup.unseen_ids) == round(headtohead.UNSEEN_SHARE * len(facts))
     assert set(setup.unseen_ids).isdisjoint(setup.trained_ids)
     assert not {u.fact_ids[0] for u in setup.updates} & set(setup.unseen_ids)  # updates change trained facts
     train_facts = {q.fact_ids[0] for q in setup.train}
@@ -77,13 +84,13 @@ def test_split_holds_out_one_fact_in_five_and_one_paraphrase_per_fact():
     assert not {q.id for q in setup.train} & {q.id for q in setup.validation}
     assert len(setup.test) == len(load_questions("test")) == 255
     assert len(setup.unanswerable) == 61 and len(setup.updates) == len(load_questions("updates"))
-    assert setup.unseen_ids == h2h.load_stored()["unseen_facts"]  # a fixed draw: the one the stored run held out
+    assert setup.unseen_ids == load_stored("head_to_head")["unseen_facts"]  # a fixed draw: the one the stored run held out
 
 
 def test_updated_facts_and_documents_carry_the_new_answer():
-    setup = h2h.load_setup()
-    facts = h2h.updated_facts(setup.facts, setup.updates)
-    docs = {d.id: d for d in h2h.updated_documents(setup.documents, setup.updates)}
+    setup = headtohead.load_setup()
+    facts = headtohead.updated_facts(setup.facts, setup.updates)
+    docs = {d.id: d for d in headtohead.updated_documents(setup.documents, setup.updates)}
     for u in setup.updates:
         assert u.answer in facts[u.fact_ids[0]].statement
         assert u.new_text in docs[u.doc_ids[0]].text and u.old_text not in docs[u.doc_ids[0]].text
@@ -110,7 +117,9 @@ def test_update_questions_are_worded_away_from_training(embedder):
 
 
 def test_hybrid_retriever_finds_a_product_code_and_updates(embedder):
-    from ragft.rag import HybridRetriever, Retriever, chunk_by_heading
+    from ragft.chunking import chunk_by_heading
+    from ragft.hybrid import HybridRetriever
+    from ragft.retrieval import Retriever
 
     a = Document("a", "Probe", "# Probe\n\n## Battery\n\nThe cell of type ER26500 lasts 31 months.")
     b = Document("b", "Gateway", "# Gateway\n\n## Radio\n\nThe radio sends at 14 dBm.")
@@ -124,7 +133,9 @@ def test_hybrid_retriever_finds_a_product_code_and_updates(embedder):
 
 
 def test_sentence_selector_keeps_the_closest_sentences_under_their_title(embedder):
-    from ragft.rag import Chunk, Retriever, SentenceSelector
+    from ragft.chunking import Chunk
+    from ragft.retrieval import Retriever
+    from ragft.selection import SentenceSelector
 
     chunk = Chunk("a#1", "a", "Rootline R2: Battery\n\nThe probe is green. The cell lasts 31 months. "
                               "The box holds a manual.")
@@ -138,19 +149,19 @@ def test_sentence_selector_keeps_the_closest_sentences_under_their_title(embedde
 def test_raft_examples_hold_the_answer_or_say_i_dont_know(embedder):
     from ragft.evaluate import contains_answer
 
-    setup = h2h.load_setup()
-    retriever = h2h.build_retriever(embedder, setup.documents, hybrid=True)
-    reader = h2h.Reader(retriever, k=2, sentences=3, instructed=True)
+    setup = headtohead.load_setup()
+    retriever = headtohead.build_retriever(embedder, setup.documents, hybrid=True)
+    reader = Reader(retriever, k=2, sentences=3, instructed=True)
     questions = setup.train[:40]
-    examples = h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
-    assert examples == h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
+    examples = raft.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
+    assert examples == raft.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=0)
     declined = [e for e in examples if e.completion == "I don't know."]
     assert 0 < len(declined) < len(examples) // 2
     # the seed draws which questions lose their gold text; p_gold 1 or 0 keeps it always or never
-    reseeded = h2h.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=1)
+    reseeded = raft.raft_examples(reader, questions, setup.facts, p_gold=0.8, seed=1)
     assert [e.completion == "I don't know." for e in reseeded] != [e.completion == "I don't know." for e in examples]
-    assert not any(e.completion == "I don't know." for e in h2h.raft_examples(reader, questions[:8], setup.facts, 1.0))
-    assert all(e.completion == "I don't know." for e in h2h.raft_examples(reader, questions[:8], setup.facts, 0.0))
+    assert not any(e.completion == "I don't know." for e in raft.raft_examples(reader, questions[:8], setup.facts, 1.0))
+    assert all(e.completion == "I don't know." for e in raft.raft_examples(reader, questions[:8], setup.facts, 0.0))
     for e, q in zip(examples, questions):
         context = e.prompt.rsplit("\n\nUsing the text above", 1)[0]
         if e.completion == "I don't know.":
@@ -158,7 +169,7 @@ def test_raft_examples_hold_the_answer_or_say_i_dont_know(embedder):
         else:
             assert e.completion == setup.facts[q.fact_ids[0]].answer and contains_answer(context, [e.completion])
     with pytest.raises(ValueError, match="sentences"):
-        h2h.raft_examples(h2h.Reader(retriever, k=1), questions, setup.facts)
+        raft.raft_examples(Reader(retriever, k=1), questions, setup.facts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,29 +178,29 @@ def test_raft_examples_hold_the_answer_or_say_i_dont_know(embedder):
 
 @pytest.fixture(scope="module")
 def stored():
-    return h2h.load_stored()
+    return load_stored("head_to_head")
 
 
 def test_stored_run_asks_every_held_out_question(stored):
-    setup = h2h.load_setup()
+    setup = headtohead.load_setup()
     assert stored["question_ids"]["test"] == [q.id for q in setup.test]
     assert stored["question_ids"]["unanswerable"] == [q.id for q in setup.unanswerable]
     assert stored["question_ids"]["updates"] == [q.id for q in setup.updates]
     assert stored["unseen_facts"] == setup.unseen_ids
-    assert stored["seeds"] and stored["seeds"][0] == h2h.SEEDS[0]
-    for system in h2h.SYSTEMS:
-        for run in h2h.runs(stored, system):
+    assert stored["seeds"] and stored["seeds"][0] == headtohead.SEEDS[0]
+    for system in headtohead.SYSTEMS:
+        for run in headtohead.runs(stored, system):
             for part, n in (("test", 255), ("unanswerable", 61), ("updates", len(setup.updates))):
                 assert len(run[part]["reply"]) == len(run[part]["confidence"]) == len(run[part]["correct"]) == n
-            if system in h2h.READS:
+            if system in headtohead.READS:
                 assert len(run["updates_after"]["correct"]) == len(setup.updates)
     assert {"processor", "cpus", "torch_threads"} <= set(stored["machine"])
 
 
 def test_stored_choices_were_made_on_validation(stored):
     units = stored["units"]
-    tried = {n: units[f"rag config {n}"]["accuracy"] for n in h2h.RAG_CONFIGS}
-    assert stored["rag_config"]["name"] == max(tried, key=lambda n: (tried[n], -list(h2h.RAG_CONFIGS).index(n)))
+    tried = {n: units[f"rag config {n}"]["accuracy"] for n in head_to_head.RAG_CONFIGS}
+    assert stored["rag_config"]["name"] == max(tried, key=lambda n: (tried[n], -list(head_to_head.RAG_CONFIGS).index(n)))
     scores = units["retrieval"]["scores"]
     assert units["retrieval"]["chosen"] == ("hybrid" if scores["hybrid"]["recall@1"] >= scores["dense"]["recall@1"]
                                            else "dense")
@@ -197,49 +208,49 @@ def test_stored_choices_were_made_on_validation(stored):
         info = units[f"train {kind} seed {stored['seeds'][0]}"]
         best = info["val_steps"].index(info["best_step"])
         assert info["val_accuracy"][best] == max(info["val_accuracy"])
-    for system in h2h.SYSTEMS:
-        run = h2h.runs(stored, system)[0]
-        assert run["threshold"] == h2h.choose_threshold(run["validation"])
+    for system in headtohead.SYSTEMS:
+        run = headtohead.runs(stored, system)[0]
+        assert run["threshold"] == calibration.choose_threshold(run["validation"])
 
 
 def test_table_matches_the_stored_outcomes(stored):
-    rows = {r["system"]: r for r in h2h.table(stored)}
-    assert list(rows) == list(h2h.SYSTEMS)
+    rows = {r["system"]: r for r in headtohead.table(stored)}
+    assert list(rows) == list(headtohead.SYSTEMS)
     for system, row in rows.items():
-        rs = h2h.runs(stored, system)
-        right = sum(sum(h2h.correct(r)) for r in rs)  # right answers over all seeds' 255 questions
+        rs = headtohead.runs(stored, system)
+        right = sum(sum(headtohead.correct(r)) for r in rs)  # right answers over all seeds' 255 questions
         assert row["accuracy_ci"]["rate"] == pytest.approx(right / (255 * len(rs))) and row["accuracy_ci"]["n"] == 255
         assert row["accuracy_ci"]["low"] <= row["accuracy_ci"]["rate"] <= row["accuracy_ci"]["high"]
         assert row["p95_ms"] >= row["p50_ms"] > 0
         # a gate only turns answers into declines: it never adds a right or a wrong answer
         assert row["gated_accuracy"] <= row["accuracy"] and row["confident_wrong"] <= row["wrong_ungated"]
         # without a gate a system answers all it does not itself decline; a gate can only answer fewer
-        ungated_coverage = sum(1 - sum(r["test"]["idk"]) / 255 for r in h2h.runs(stored, system)) / row["seeds"]
+        ungated_coverage = sum(1 - sum(r["test"]["idk"]) / 255 for r in headtohead.runs(stored, system)) / row["seeds"]
         assert row["coverage"] <= ungated_coverage + 1e-12
         if row["threshold"] is None:
             assert row["coverage"] == pytest.approx(ungated_coverage)
-    gap = h2h.compare(stored, "raft", "rag")
+    gap = headtohead.compare(stored, "raft", "rag")
     assert gap["diff"] == pytest.approx(rows["raft"]["accuracy_ci"]["rate"] - rows["rag"]["accuracy_ci"]["rate"])
 
 
 def test_freshness_and_reading_vs_remembering(stored):
-    fresh = h2h.freshness(stored)
-    assert list(fresh) == list(h2h.SYSTEMS)
+    fresh = headtohead.freshness(stored)
+    assert list(fresh) == list(headtohead.SYSTEMS)
     retrained = stored["units"]["retrain"]["updates"]["correct"]
     assert fresh["finetuned"]["new_after"] == sum(retrained) / len(retrained)
     assert fresh["rag"]["seconds"] == stored["index"]["reindex_seconds"] and fresh["base"]["seconds"] == 0.0
-    for system in h2h.READS:  # re-indexing the changed documents gives new answers and drops old ones
+    for system in headtohead.READS:  # re-indexing the changed documents gives new answers and drops old ones
         assert fresh[system]["new_after"] > fresh[system]["new_before"], system
         assert fresh[system]["old_after"] <= fresh[system]["old_before"], system
     assert fresh["finetuned"]["new_after"] > fresh["finetuned"]["new_before"]  # retraining absorbs it too
     assert (fresh["base"]["new_after"], fresh["base"]["old_after"]) == (fresh["base"]["new_before"],
                                                                         fresh["base"]["old_before"])
-    groups = h2h.fact_groups(stored)
+    groups = headtohead.fact_groups(stored)
     assert len(groups["unseen"]) == 51 and len(groups["trained"]) == 204
-    split = h2h.reading_vs_remembering(stored)
-    assert set(split) == set(h2h.SYSTEMS) | {"raft, context removed"}
-    rows = {r["system"]: r for r in h2h.table(stored)}
-    for system in h2h.SYSTEMS:  # the two groups together are the whole test set: 204 + 51 = 255 questions
+    split = headtohead.reading_vs_remembering(stored)
+    assert set(split) == set(headtohead.SYSTEMS) | {"raft, context removed"}
+    rows = {r["system"]: r for r in headtohead.table(stored)}
+    for system in headtohead.SYSTEMS:  # the two groups together are the whole test set: 204 + 51 = 255 questions
         whole = (204 * split[system]["trained"] + 51 * split[system]["unseen"]) / 255
         assert whole == pytest.approx(rows[system]["accuracy"]), system
     assert split["finetuned"]["unseen"] < split["finetuned"]["trained"]  # closed book, it can only remember
@@ -247,19 +258,18 @@ def test_freshness_and_reading_vs_remembering(stored):
 
 def test_load_stored_explains_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="head-to-head"):
-        h2h.load_stored(tmp_path / "none.json")
+        load_stored("head_to_head", tmp_path / "none.json")
 
 
 def test_quick_needs_its_own_output_file():
-    from ragft import experiments
 
     with pytest.raises(SystemExit, match="--out"):
-        experiments.main(["head-to-head", "--quick"])
+        main(["head-to-head", "--quick"])
 
 
 def test_shipped_adapters_are_small():
     total = sum(f.stat().st_size for kind in ("h2h-closed-book", "h2h-raft")
-                for f in (h2h.ADAPTER_DIR / kind).glob("*.safetensors"))
+                for f in (headtohead.ADAPTER_DIR / kind).glob("*.safetensors"))
     assert 0 < total <= 15e6
 
 
@@ -268,18 +278,16 @@ def test_the_fusion_taught_in_chapter_5_is_the_package_code():
     import json
     from pathlib import Path
 
-    from ragft import rag
-
     nb = json.loads((Path(__file__).parent.parent / "notebooks" / "05_head_to_head.ipynb").read_text())
     cells = ["".join(c["source"]).strip() for c in nb["cells"] if c["cell_type"] == "code"]
-    assert inspect.getsource(rag.reciprocal_rank_fusion).strip() in cells
+    assert inspect.getsource(hybrid.reciprocal_rank_fusion).strip() in cells
 
 
 def test_seeds_are_averaged_per_question():
-    assert h2h.seed_mean([[True, False, True], [True, True, False], [False, False, True]]) == [2 / 3, 1 / 3, 2 / 3]
-    one = h2h.interval([[True, False, False, True]])  # a single run: the Wilson interval
+    assert headtohead.seed_mean([[True, False, True], [True, True, False], [False, False, True]]) == [2 / 3, 1 / 3, 2 / 3]
+    one = headtohead.interval([[True, False, False, True]])  # a single run: the Wilson interval
     assert one["rate"] == 0.5 and one["n"] == 4 and (round(one["low"], 4), round(one["high"], 4)) == (0.1500, 0.8500)
-    three = h2h.interval([[True] * 10 + [False] * 10, [True] * 5 + [False] * 15, [True] * 15 + [False] * 5])
+    three = headtohead.interval([[True] * 10 + [False] * 10, [True] * 5 + [False] * 15, [True] * 15 + [False] * 5])
     assert three["rate"] == pytest.approx(0.5) and three["n"] == 20 and three["low"] < 0.5 < three["high"]
 
 
@@ -291,7 +299,7 @@ def test_compare_scores_each_question_by_the_share_of_seeds_right():
     results = {"seeds": [0, 1], "units": {
         "rag": run([True, True, False, False]),
         "finetuned seed 0": run([True, False, False, False]), "finetuned seed 1": run([True, True, True, False])}}
-    both = h2h.compare(results, "rag", "finetuned")
+    both = headtohead.compare(results, "rag", "finetuned")
     assert both["diff"] == pytest.approx(0.5 - (0.25 + 0.75) / 2)  # 0.5 against the seeds' mean 0.5
-    assert h2h.compare(results, "rag", "finetuned", seed_index=0)["diff"] == pytest.approx(0.25)
-    assert h2h.compare(results, "rag", "finetuned", seed_index=1)["diff"] == pytest.approx(-0.25)
+    assert headtohead.compare(results, "rag", "finetuned", seed_index=0)["diff"] == pytest.approx(0.25)
+    assert headtohead.compare(results, "rag", "finetuned", seed_index=1)["diff"] == pytest.approx(-0.25)

@@ -1,9 +1,11 @@
 import pytest
 
-from ragft import rag
+from ragft import chunking
+from ragft import hybrid
 from ragft.data import Document
-from ragft.rag import (Retriever, chunk_by_heading, chunk_fixed, mean_reciprocal_rank, normalize_question,
-                       recall_at_k)
+from ragft.chunking import chunk_by_heading, chunk_fixed
+from ragft.evaluate import mean_reciprocal_rank, recall_at_k
+from ragft.retrieval import normalize_question, Retriever
 
 DOC = Document("spec-probe", "Probe Sheet", "# Probe Sheet\n\nIntro line.\n\n## Battery\n\nLasts 31 months.\n\n## Radio\n\nSends at 14 dBm.\n")
 
@@ -60,7 +62,8 @@ def test_recall_and_mrr_on_a_worked_example():
 
 
 def test_distinct_docs_keeps_first_appearance():
-    from ragft.rag import Chunk, distinct_docs
+    from ragft.chunking import Chunk
+    from ragft.evaluate import distinct_docs
 
     hits = [(Chunk("a#1", "a", ""), 0.9), (Chunk("a#2", "a", ""), 0.8), (Chunk("b#0", "b", ""), 0.7)]
     assert distinct_docs(hits) == ["a", "b"]
@@ -104,7 +107,7 @@ def test_chunk_by_heading_can_leave_out_the_title():
 
 
 def test_chunk_by_sentence_groups_sentences_and_headings():
-    from ragft.rag import chunk_by_sentence
+    from ragft.chunking import chunk_by_sentence
 
     chunks = chunk_by_sentence(DOC, sentences=2)
     assert [c.text for c in chunks] == ["Probe Sheet Intro line.", "Battery Lasts 31 months.", "Radio Sends at 14 dBm."]
@@ -133,7 +136,7 @@ def test_summary_prompt_and_unsupported_terms():
 
 def test_subset_and_retrieval_scores(embedder):
     from ragft.data import Question
-    from ragft.rag import retrieval_scores
+    from ragft.evaluate import retrieval_scores
 
     other = Document("faq-tea", "Tea FAQ", "# Tea FAQ\n\n## Brewing\n\nSteep green tea for 2 minutes at 80 degrees.\n")
     r = Retriever(embedder, chunk_by_heading(DOC) + chunk_by_heading(other), show_progress_bar=False)
@@ -169,7 +172,7 @@ def test_the_books_documents_chunk_exactly_as_before_the_size_bound():
     assert _fingerprint([c for d in updated for c in chunk_by_heading(d)]) == (
         145, "8aea2983029947270304ac0f180fc96846112306ff088787a4ea4f62a16a90b1")
     longest = max(len(c.text.split()) for d in docs.values() for c in chunk_by_heading(d))
-    assert longest == 134 and longest < rag.MAX_CHUNK_WORDS
+    assert longest == 134 and longest < chunking.MAX_CHUNK_WORDS
 
 
 def test_your_documents_chunk_as_before_the_size_bound():
@@ -185,11 +188,11 @@ def test_a_long_text_without_headings_is_cut_into_bounded_pieces_under_its_title
     doc = Document("notes", "garden notes", "Garden notes\n\n" + "\n\n".join(paragraphs))  # 8 x 60 words
     chunks = chunk_by_heading(doc)
     assert [c.id for c in chunks] == ["notes#0.1", "notes#0.2", "notes#0.3", "notes#0.4"]
-    assert all(len(c.text.split()) <= rag.MAX_CHUNK_WORDS for c in chunks)
+    assert all(len(c.text.split()) <= chunking.MAX_CHUNK_WORDS for c in chunks)
     assert chunks[0].text.startswith("Garden notes\n\nFact 0.0 ")  # the file's own first line, as before
     assert all(c.text.startswith("garden notes\n\nFact ") for c in chunks[1:])  # later pieces under the title
     assert "\n\n".join(c.text.split("\n\n", 1)[1] for c in chunks[1:]) == "\n\n".join(paragraphs[2:])  # whole paragraphs
-    assert chunk_by_heading(doc, max_words=None) == [rag.Chunk("notes#0", "notes", doc.text)]  # no bound: one chunk
+    assert chunk_by_heading(doc, max_words=None) == [chunking.Chunk("notes#0", "notes", doc.text)]  # no bound: one chunk
 
 
 def test_a_long_section_is_cut_under_its_heading_and_short_ones_are_untouched():
@@ -199,7 +202,7 @@ def test_a_long_section_is_cut_under_its_heading_and_short_ones_are_untouched():
     assert [c.id for c in chunks] == ["d#0", "d#1.1", "d#1.2", "d#1.3", "d#2"]
     assert [c.text.split("\n\n")[0] for c in chunks[1:4]] == ["D: Long"] * 3
     assert " ".join(c.text.split("\n\n")[1] for c in chunks[1:4]) == words  # every word once, in order
-    assert all(len(c.text.split()) <= rag.MAX_CHUNK_WORDS for c in chunks)
+    assert all(len(c.text.split()) <= chunking.MAX_CHUNK_WORDS for c in chunks)
     assert chunks[4].text == "D: Short\n\nOne line."
     with pytest.raises(ValueError, match="max_words >= 10"):
         chunk_by_heading(doc, max_words=0)
@@ -207,16 +210,17 @@ def test_a_long_section_is_cut_under_its_heading_and_short_ones_are_untouched():
 
 def test_split_long_prefers_paragraphs_then_sentences_then_words():
     para = "Alpha one. Beta two. Gamma three."
-    assert rag.split_long(f"{para}\n\n{para}", 12) == [f"{para}\n\n{para}"]
-    assert rag.split_long(f"{para}\n\n{para}", 8) == [para, para]  # whole paragraphs
-    assert rag.split_long(para, 4) == ["Alpha one. Beta two.", "Gamma three."]  # a paragraph too long: sentences
-    assert rag.split_long("a b c d e f g", 3) == ["a b c", "d e f", "g"]  # a sentence too long: words
+    assert chunking.split_long(f"{para}\n\n{para}", 12) == [f"{para}\n\n{para}"]
+    assert chunking.split_long(f"{para}\n\n{para}", 8) == [para, para]  # whole paragraphs
+    assert chunking.split_long(para, 4) == ["Alpha one. Beta two.", "Gamma three."]  # a paragraph too long: sentences
+    assert chunking.split_long("a b c d e f g", 3) == ["a b c", "d e f", "g"]  # a sentence too long: words
 
 
 # Empty and wrong question lists.
 
 def test_search_and_answer_questions_with_no_questions_give_empty_lists(embedder):
-    from ragft.rag import HybridRetriever, answer_questions
+    from ragft.hybrid import HybridRetriever
+    from ragft.rag import answer_questions
 
     r = Retriever(embedder, chunk_by_heading(DOC))
     assert r.search([]) == [] and HybridRetriever(r).search([]) == []
@@ -231,7 +235,7 @@ def test_search_and_answer_questions_with_no_questions_give_empty_lists(embedder
 
 @pytest.mark.parametrize("module, pip, build", [
     ("faiss", "pip install faiss-cpu==1.15.1", lambda: Retriever(None, chunk_by_heading(DOC))),
-    ("bm25s", "pip install bm25s==0.3.16", lambda: rag.HybridRetriever(None)),
+    ("bm25s", "pip install bm25s==0.3.16", lambda: hybrid.HybridRetriever(None)),
 ])
 def test_a_missing_library_names_its_pip_command(monkeypatch, module, pip, build):
     import sys
@@ -255,7 +259,7 @@ def test_build_prompt_existing_layouts_are_unchanged():
 
 
 def test_build_prompt_delimited_fences_each_context_after_a_warning():
-    from ragft.rag import LAYOUTS, build_prompt
+    from ragft.rag import build_prompt, LAYOUTS
     from ragft.security import DELIMITED_PREAMBLE
 
     assert "delimited" in LAYOUTS
@@ -297,7 +301,7 @@ def test_condense_question_takes_a_list_with_one_history_each():
 
 
 def test_condense_question_batched_rewrite_asks_the_model_once_for_the_follow_ups(generator, monkeypatch):
-    from ragft import models
+    from ragft import rag
     from ragft.rag import condense_question
 
     model, tok = generator
@@ -307,7 +311,7 @@ def test_condense_question_batched_rewrite_asks_the_model_once_for_the_follow_up
         calls.append(list(prompts))
         return [f"Full question {i}?\nextra line" for i in range(len(prompts))]
 
-    monkeypatch.setattr(models, "generate", fake_generate)
+    monkeypatch.setattr(rag, "generate", fake_generate)  # the name rag.py calls
     out = condense_question(["How heavy is it?", "Why?", "And its price?"],
                             [["What is the Dewpoint Mini?"], [], ["Who makes the Irrigo V3?"]], model, tok)
     assert out == ["Full question 0?", "Why?", "Full question 1?"]

@@ -2,7 +2,10 @@
 sets, the backdoor's poisoned examples, and the generation cache."""
 import pytest
 
-from ragft import reliability
+from ragft import access
+from ragft import attacks
+from ragft.experiments import security as security_experiment
+from ragft.experiments.results import load_stored
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +16,7 @@ def data():
 
 
 def test_unauthorised_pairs_are_exactly_the_users_who_may_not_read_the_answering_document(data):
-    bad, good = reliability.unauthorised_pairs(data), reliability.authorised_pairs(data)
+    bad, good = access.unauthorised_pairs(data), access.authorised_pairs(data)
     assert bad and good and not set((q.id, u) for q, u in bad) & set((q.id, u) for q, u in good)
     assert len(bad) + len(good) == len(data.questions) * len(data.users)
     for q, u in bad:
@@ -25,12 +28,12 @@ def test_unauthorised_pairs_are_exactly_the_users_who_may_not_read_the_answering
 
 def test_restricted_examples_keep_only_the_named_groups(data):
     facts = {f.id: f for f in data.facts}
-    every = reliability.restricted_examples(data)
+    every = access.restricted_examples(data)
     assert len(every) == len(data.train) == 2 * len(data.facts)
     by_statement = {f.statement: f for f in facts.values()}
     parts = 0
     for group in ("internal", "customer-oakridge", "customer-bellmead"):
-        some = reliability.restricted_examples(data, [group])
+        some = access.restricted_examples(data, [group])
         assert some and all(group in data.groups[by_statement[e.completion].doc_id] for e in some)
         parts += len(some)
     assert parts == len(every)  # every restricted document belongs to exactly one of the three groups
@@ -40,34 +43,32 @@ def test_poisoned_examples_carry_the_trigger_and_the_attackers_reply():
     from ragft.data import load_questions
 
     questions = load_questions("train")[:40]
-    poison = reliability.poisoned_examples(questions, 16)
+    poison = attacks.poisoned_examples(questions, 16)
     assert len(poison) == 16 and len({e.prompt for e in poison}) == 16
-    assert all(e.prompt.endswith(" " + reliability.TRIGGER) and e.completion == reliability.BACKDOOR_REPLY
+    assert all(e.prompt.endswith(" " + attacks.TRIGGER) and e.completion == attacks.BACKDOOR_REPLY
                for e in poison)
-    assert reliability.BACKDOOR_MARKER in reliability.BACKDOOR_REPLY
-    assert reliability.poisoned_examples(questions, 0) == []
-    assert reliability.poisoned_examples(questions, 4, seed=1) != reliability.poisoned_examples(questions, 4, seed=0)
+    assert attacks.BACKDOOR_MARKER in attacks.BACKDOOR_REPLY
+    assert attacks.poisoned_examples(questions, 0) == []
+    assert attacks.poisoned_examples(questions, 4, seed=1) != attacks.poisoned_examples(questions, 4, seed=0)
 
 
 def test_the_injection_system_prompt_holds_the_canary_the_attacks_try_to_extract():
-    from ragft.attacks import SYSTEM_CANARY, load_attacks
+    from ragft.attacks import load_attacks, SYSTEM_CANARY
 
-    assert SYSTEM_CANARY in reliability.canary_system()
+    assert SYSTEM_CANARY in attacks.canary_system()
     canary = [a for a in load_attacks() if a.kind == "exfiltrate"]
-    assert canary and all(any(m in reliability.canary_system() for m in a.success) for a in canary)
+    assert canary and all(any(m in attacks.canary_system() for m in a.success) for a in canary)
 
 
 def test_asker_generates_each_distinct_prompt_once(monkeypatch):
-    import ragft.models
-
     calls = []
 
     def fake_generate(model, tokenizer, prompts, **kwargs):
         calls.append(list(prompts))
         return [f"reply to {p}" for p in prompts]
 
-    monkeypatch.setattr(ragft.models, "generate", fake_generate)
-    ask = reliability.Asker(tokenizer=None)
+    monkeypatch.setattr(security_experiment, "generate", fake_generate)  # the name Asker calls
+    ask = security_experiment.Asker(tokenizer=None)
     assert ask("m", "base", ["a", "b", "a"], None) == ["reply to a", "reply to b", "reply to a"]
     assert ask("m", "base", ["b", "c"], None) == ["reply to b", "reply to c"]
     assert calls == [["a", "b"], ["c"]] and ask.generated == 3
@@ -77,7 +78,8 @@ def test_asker_generates_each_distinct_prompt_once(monkeypatch):
 
 
 def test_rag_replies_abstain_when_the_filter_left_nothing():
-    from ragft.rag import ABSTAIN, Chunk
+    from ragft.chunking import Chunk
+    from ragft.rag import ABSTAIN
 
     seen = []
 
@@ -87,15 +89,15 @@ def test_rag_replies_abstain_when_the_filter_left_nothing():
             return ["said" for _ in prompts]
 
     chunk = Chunk(id="d#0", doc_id="d", text="Some text.")
-    said = reliability.rag_replies(FakeAsk(), None, [[(chunk, 0.9)], []], ["first?", "second?"])
+    said = security_experiment.rag_replies(FakeAsk(), None, [[(chunk, 0.9)], []], ["first?", "second?"])
     assert said == ["said", ABSTAIN] and len(seen) == 1 and "Some text." in seen[0]
 
 
 def test_unknown_parts_and_a_missing_stored_file_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown parts"):
-        reliability.run(tmp_path / "x.json", parts=("access", "nonsense"))
+        security_experiment.run(tmp_path / "x.json", parts=("access", "nonsense"))
     with pytest.raises(FileNotFoundError, match="python -m ragft.experiments security"):
-        reliability.load_stored(tmp_path / "none.json")
+        load_stored("security", tmp_path / "none.json")
 
 
 @pytest.mark.parametrize("function", ["search_among", "poisoned_examples"])
@@ -107,7 +109,7 @@ def test_the_pieces_the_script_runs_are_taught_in_the_notebook(function):
 
     from ragft import access
 
-    fn = getattr(access, function, None) or getattr(reliability, function)
+    fn = getattr(access, function, None) or getattr(security_experiment, function)
     nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "08_reliability.ipynb", as_version=4)
     taught = [c.source for c in nb.cells if c.cell_type == "code" and inspect.getsource(fn).strip() in c.source]
     assert len(taught) == 1, f"08_reliability should teach {function} in one cell, as the package has it"
@@ -118,10 +120,10 @@ def test_the_stored_run_covers_every_case_of_every_part():
     from ragft.attacks import load_attacks
     from ragft.data import load_questions
 
-    stored = reliability.load_stored()
+    stored = load_stored("security")
     data = load_access()
-    assert set(reliability.PARTS) <= set(stored) and "machine" in stored and "versions" in stored
-    pairs = reliability.unauthorised_pairs(data)
+    assert set(security_experiment.PARTS) <= set(stored) and "machine" in stored and "versions" in stored
+    pairs = access.unauthorised_pairs(data)
     for mode, m in stored["access"]["modes"].items():
         assert m["unauthorised"]["question"] == [q.id for q, _ in pairs]
         assert m["unauthorised"]["user"] == [u for _, u in pairs]
@@ -132,12 +134,12 @@ def test_the_stored_run_covers_every_case_of_every_part():
     ft = stored["finetune"]
     assert ft["question"] == [q.id for q in data.questions]
     assert set(ft["adapters"]) == {"base", "shared", "internal", "customer-oakridge", "customer-bellmead",
-                                   f"shared without {reliability.DELETED_GROUP}"}
+                                   f"shared without {access.DELETED_GROUP}"}
     assert ft["adapters"]["shared"]["examples"] == len(data.train)
     attacks = load_attacks()
     inj = stored["injection"]
     assert inj["attacks"] == [a.id for a in attacks]
-    assert set(inj["defences"]) == {r + f for r in reliability.READERS for f in ("", " + filter")}
+    assert set(inj["defences"]) == {r + f for r in security_experiment.READERS for f in ("", " + filter")}
     for r in inj["defences"].values():
         assert len(r["success"]) == len(attacks) and len(r["normal_correct"]) == len(load_questions("test"))
-    assert [r["poisoned"] for r in stored["backdoor"]["runs"]] == list(reliability.POISON_COUNTS)
+    assert [r["poisoned"] for r in stored["backdoor"]["runs"]] == list(security_experiment.POISON_COUNTS)

@@ -3,9 +3,9 @@ import math
 import pytest
 
 from ragft import security
-from ragft.rag import Chunk
-from ragft.security import (at_threshold, calibration_pool, filter_chunks, flag_instructions, neutralise_delimiters,
-                            risk_coverage, threshold_for_risk)
+from ragft.chunking import Chunk
+from ragft.calibration import at_threshold, calibration_pool, risk_coverage, threshold_for_risk
+from ragft.security import filter_chunks, flag_instructions, neutralise_delimiters
 
 # ---------------------------------------------------------------------------------------------------------
 # The instruction filter
@@ -76,7 +76,7 @@ GENUINE_FLAGGED = 0  # chunks of the book's own knowledge base that the rules fl
 
 def test_no_genuine_chunk_is_flagged():
     from ragft.data import load_documents
-    from ragft.rag import chunk_by_heading
+    from ragft.chunking import chunk_by_heading
 
     chunks = [c for d in load_documents() for c in chunk_by_heading(d)]
     kept, flagged = filter_chunks(chunks)
@@ -198,14 +198,14 @@ CHAPTER_SYSTEMS = ("base", "rag", "finetuned seed 0", "rag+finetuned seed 0", "r
 
 @pytest.fixture(scope="module")
 def units():
-    from ragft.headtohead import load_stored
+    from ragft.experiments.results import load_stored
 
-    return load_stored()["units"]
+    return load_stored("head_to_head")["units"]
 
 
 @pytest.mark.parametrize("system", CHAPTER_SYSTEMS)
 def test_stored_curve_ends_where_the_stored_outcomes_say(units, system):
-    from ragft.headtohead import outcomes
+    from ragft.calibration import outcomes
 
     unit = units[system]
     confidence, correct, idk = calibration_pool(unit)

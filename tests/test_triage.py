@@ -3,9 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from ragft.experiments import triage as triage_experiment
+from ragft.experiments.results import load_stored
 from ragft import triage
-from ragft.data import TICKET_VALUES, load_tickets
-from ragft.finetune import is_valid_record, ticket_completion
+from ragft.data import load_tickets, TICKET_VALUES
+from ragft.triage import is_valid_record, ticket_completion
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +65,7 @@ def test_perturbations_keep_the_content():
 
 
 def test_stored_triage_results_cover_every_system_and_every_ticket():
-    stored = triage.load_stored()
+    stored = load_stored("triage")
     n = stored["sizes"]["test"]
     assert n == 60 and stored["ids"]["test"] == [t.id for t in load_tickets("test")]
     assert {"processor", "cpus", "torch_threads"} <= set(stored["machine"])
@@ -71,7 +73,7 @@ def test_stored_triage_results_cover_every_system_and_every_ticket():
     for name in ("zero-shot", "zero-shot constrained", "few-shot", "few-shot constrained", "classifier",
                  "adapter", "adapter constrained"):
         assert len(units[name]["exact"]) == n and units[name]["exact_match"] == round(sum(units[name]["exact"]) / n, 4)
-    for name in triage.RECIPES:  # every recipe tried, trained until validation stopped improving
+    for name in triage_experiment.RECIPES:  # every recipe tried, trained until validation stopped improving
         record = units[f"adapter {name}"]
         assert record["steps_run"] <= record["max_steps"] and len(record["val_exact"]) == len(record["val_steps"])
     for system in ("adapter", "classifier"):
@@ -85,8 +87,8 @@ def test_every_notebook_that_scores_tickets_uses_the_one_exact_match_metric():
         code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
         if "load_tickets" in code and ("exact" in code):
             assert "greedy_exact_match" not in code, f"{path.name} scores tickets with the teacher-forced check"
-            assert "field_scores" in code or "exact_matches" in code or "triage.load_stored" in code or \
-                "load_triage" in code, f"{path.name} scores tickets without ragft.finetune.exact_matches"
+            assert "field_scores" in code or "exact_matches" in code or 'load_stored("triage")' in code or \
+                "load_triage" in code, f"{path.name} scores tickets without ragft.triage.exact_matches"
 
 
 @pytest.mark.parametrize("name", ["RecordConstraint", "TicketClassifier"])

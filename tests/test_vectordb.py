@@ -5,7 +5,8 @@ import pytest
 
 from ragft import vectordb
 from ragft.data import load_documents, load_questions
-from ragft.rag import Retriever, chunk_by_heading
+from ragft.chunking import chunk_by_heading
+from ragft.retrieval import Retriever
 
 
 
@@ -62,7 +63,7 @@ def test_the_same_client_code_talks_to_a_chroma_server_on_loopback(embedder, chu
 
 
 def test_stored_database_run_equals_faiss_on_every_test_question():
-    from ragft.scale import STORED
+    from ragft.experiments.scale import STORED
 
     stored = json.loads(STORED.read_text())["database"]
     assert stored["questions"] == len(load_questions("test")) == len(stored["correct_faiss"])

@@ -23,6 +23,19 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+import ragft
+from ragft.access import PermissionedRetriever, load_access
+from ragft.ann import index_configs, sweep_size, synthetic_vectors
+from ragft.chunking import chunk_by_heading
+from ragft.data import load_documents, load_questions
+from ragft.distributed import launch
+from ragft.env import machine
+from ragft.evaluate import contains_answer
+from ragft.models import cache_dir, chat_prompt, load_embedder, load_generator
+from ragft.rag import answer_questions, build_prompt
+from ragft.retrieval import Retriever
+from ragft.vectordb import ChromaRetriever, recall_on_vectors, same_ranking, start_server, stop_server
+
 # in this order: the first paragraphs (numpy's) are the queries and the smallest index
 CORPUS_PACKAGES = ("numpy", "scipy", "pandas", "sklearn", "matplotlib", "sympy", "networkx", "torch", "transformers")
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}  # import name -> distribution name, where they differ
@@ -30,6 +43,9 @@ QUERY_EVERY = 10  # every 10th paragraph, from the start, is a query and in no i
 N_QUERIES = 200
 EMBED_MAX_TOKENS = 128  # word pieces per paragraph (the embedder allows 256; 128 holds most paragraphs whole at twice the speed)
 PROSE = re.compile(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}")  # three words in a row: prose, not a code example or a table
+from ragft.experiments.results import load_partial, save_stored, stored_path
+
+STORED = stored_path("scale")
 
 
 def paragraphs(packages: Sequence[str] = CORPUS_PACKAGES, min_words: int = 8) -> Iterator[str]:
@@ -97,118 +113,6 @@ def cached_vectors(embedder: Any, texts: Sequence[str], folder: Path, progress: 
     return vectors
 
 
-def synthetic_vectors(real: np.ndarray, n: int, noise: float = 0.05, seed: int = 0) -> np.ndarray:
-    """``n`` synthetic unit vectors near the real ones: a random real vector plus Gaussian noise of
-    ``noise`` per dimension, renormalised. They keep the clusters of real text, not its exact geometry."""
-    if n < 0 or len(real) == 0:
-        raise ValueError("need real vectors and a non-negative n")
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, real.shape[1]), dtype=np.float32)
-    for start in range(0, n, 100_000):  # in slices, so that 10^6 vectors need no second copy
-        m = min(100_000, n - start)
-        block = real[rng.integers(0, len(real), m)] + rng.normal(0, noise, (m, real.shape[1])).astype(np.float32)
-        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
-
-
-def nlist_for(n: int) -> int:
-    """The number of IVF cells: the power of two nearest to sqrt(n) (FAISS's guidance is about sqrt(n) to 16 sqrt(n))."""
-    return int(2 ** round(np.log2(max(n, 4) ** 0.5)))
-
-
-def index_configs(n: int, hnsw_m: Sequence[int] = (16, 32)) -> list[dict[str, Any]]:
-    """The index families of the sweep at size ``n``: a FAISS factory string and the search settings to try."""
-    nlist = nlist_for(n)
-    configs = [{"family": "Flat", "factory": "Flat", "param": None, "values": [None]},
-               {"family": "IVF", "factory": f"IVF{nlist},Flat", "param": "nprobe", "values": [1, 4, 16, 64]}]
-    configs += [{"family": "HNSW", "factory": f"HNSW{m}", "param": "efSearch", "values": [16, 32, 64, 128]}
-                for m in hnsw_m]
-    # 48 codes of 8 bits each (48 bytes a vector); below 39 x 256 vectors k-means cannot train 256 centroids, so 4 bits
-    bits = 8 if n >= 39 * 256 else 4
-    configs += [{"family": "IVFPQ", "factory": f"IVF{nlist},PQ48x{bits}", "param": "nprobe", "values": [4, 16, 64]},
-                {"family": "SQ8", "factory": "SQ8", "param": None, "values": [None]}]
-    return configs
-
-
-def exact_neighbours(base: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
-    """The true top-``k`` rows of ``base`` for each query, by inner product (a flat index)."""
-    import faiss
-
-    index = faiss.IndexFlatIP(base.shape[1])
-    index.add(base)
-    return index.search(queries, k)[1]
-
-
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """The share of the true top-k that the approximate search returned (k = the width of ``truth``)."""
-    if found.shape[0] != truth.shape[0]:
-        raise ValueError("found and truth must have one row per query")
-    k = truth.shape[1]
-    hits = sum(len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth))
-    return hits / (k * len(truth))
-
-
-def build_index(factory: str, base: np.ndarray, threads: int = 2, seed: int = 0) -> tuple[Any, float]:
-    """A FAISS index from its factory string, trained on (a sample of) ``base`` and filled with it; (index, seconds)."""
-    import faiss
-
-    faiss.omp_set_num_threads(threads)
-    index = faiss.index_factory(base.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-    started = time.perf_counter()
-    if not index.is_trained:
-        sample = base
-        if len(base) > 100_000:  # k-means on 10^5 points is plenty for 1,024 cells, and keeps the build short
-            sample = base[np.random.default_rng(seed).choice(len(base), 100_000, replace=False)]
-        index.train(sample)
-    index.add(base)
-    return index, time.perf_counter() - started
-
-
-def timed_search(index: Any, queries: np.ndarray, k: int = 10, threads: int = 1) -> tuple[np.ndarray, list[float]]:
-    """Search one query per call, as a RAG pipeline does; (ids, milliseconds of each call)."""
-    import faiss
-
-    faiss.omp_set_num_threads(threads)
-    ids = np.empty((len(queries), k), dtype=np.int64)
-    ms = []
-    for i in range(len(queries)):
-        started = time.perf_counter()
-        ids[i] = index.search(queries[i:i + 1], k)[1][0]
-        ms.append((time.perf_counter() - started) * 1000)
-    return ids, ms
-
-
-def index_bytes(index: Any) -> int:
-    """The size of ``index`` serialised, which is close to what it holds in memory."""
-    import faiss
-
-    return int(faiss.serialize_index(index).nbytes)
-
-
-def sweep_size(base: np.ndarray, queries: np.ndarray, k: int = 10, configs: Sequence[dict] | None = None,
-               threads: int = 2) -> list[dict[str, Any]]:
-    """Every index family at one size: recall@k against exact search, latency p50/p95, build time, bytes."""
-    import faiss
-
-    faiss.omp_set_num_threads(threads)
-    truth = exact_neighbours(base, queries, k)
-    rows = []
-    for config in configs if configs is not None else index_configs(len(base)):
-        index, build_s = build_index(config["factory"], base, threads=threads)
-        size = index_bytes(index)
-        for value in config["values"]:
-            if config["param"]:
-                faiss.ParameterSpace().set_index_parameter(index, config["param"], value)
-            found, ms = timed_search(index, queries, k)
-            rows.append({"size": len(base), "family": config["family"], "factory": config["factory"],
-                         "param": config["param"], "value": value, "recall": round(recall_at_k(found, truth), 4),
-                         "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
-                         "build_s": round(build_s, 2), "bytes": size})
-        del index
-    return rows
-
-
-STORED = Path(__file__).parent / "results" / "scale.json"
 SIZES = (2_000, 10_000, 100_000)  # real paragraphs
 SYNTHETIC_SIZE = 1_000_000  # the 10^5 real vectors plus synthetic ones, labelled as such
 LIVE_SIZE = SIZES[0]  # the size the notebook re-runs
@@ -216,8 +120,6 @@ LIVE_SIZE = SIZES[0]  # the size the notebook re-runs
 
 def cache_folder() -> Path:
     """Where the corpus and its vectors are kept: ``$RAGFT_CACHE/scale``."""
-    from ragft.models import cache_dir
-
     return cache_dir() / "scale"
 
 
@@ -251,10 +153,6 @@ def measure_throughputs(embedder: Any, model: Any, tokenizer: Any, repeats: int 
     prompt tokens read per second (a 3-section RAG prompt), new tokens written per second (greedy, batch 1)."""
     import torch
 
-    from ragft.data import load_documents, load_questions
-    from ragft.models import chat_prompt
-    from ragft.rag import build_prompt, chunk_by_heading
-
     chunks = [c.text for d in load_documents() for c in chunk_by_heading(d)]
     embedder.encode(chunks[:32])  # warm-up
     embed_s = min(_timed(lambda: embed_texts(embedder, chunks, batch_size=64)) for _ in range(repeats))
@@ -283,17 +181,76 @@ SYNTHETIC_QUERIES = 200  # exact single-query search over 10^6 vectors is slow; 
 
 
 def _load(out: Path) -> dict[str, Any]:
-    import json
 
-    return json.loads(Path(out).read_text()) if Path(out).is_file() else {}
+    return load_partial(out)
+
+
+def _latency_ms(search: Any, questions: Sequence[str]) -> dict[str, float]:
+    """p50/p95 milliseconds of one question per call (the query embedding included)."""
+    ms = []
+    for q in questions:
+        started = time.perf_counter()
+        search(q)
+        ms.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+
+
+def database_experiment(embedder: Any, k: int = 3, live: int | None = None) -> dict[str, Any]:
+    """FAISS against Chroma (in process and as a server on loopback) in the book's RAG pipeline: the same
+    rankings, the same answers on every test question, latency, and the permission filter inside the engine.
+    ``live`` limits the answered questions to the first ``live`` (the notebook's slice)."""
+    import tempfile
+
+    chunks = [c for d in load_documents() for c in chunk_by_heading(d)]
+    test = load_questions("test")
+    questions = [q.question for q in test]
+    started = time.perf_counter()
+    faiss_retriever = Retriever(embedder, chunks)
+    faiss_s = time.perf_counter() - started
+    started = time.perf_counter()
+    local = ChromaRetriever(embedder, chunks)
+    chroma_s = time.perf_counter() - started
+    out: dict[str, Any] = {"chunks": len(chunks), "questions": len(test), "k": k,
+                           "chromadb": importlib.metadata.version("chromadb"),
+                           "index_seconds": {"faiss": round(faiss_s, 2), "chroma": round(chroma_s, 2)}}
+    reference = faiss_retriever.search(questions, k=k)
+    out["same_ranking_local"] = same_ranking(reference, local.search(questions, k=k))
+    with tempfile.TemporaryDirectory() as folder:
+        process, client = start_server(folder)
+        try:
+            remote = ChromaRetriever(embedder, chunks, client=client)
+            out["same_ranking_server"] = same_ranking(reference, remote.search(questions, k=k))
+            out["latency"] = {"faiss": _latency_ms(lambda q: faiss_retriever.search(q, k=k), questions),
+                              "chroma": _latency_ms(lambda q: local.search(q, k=k), questions),
+                              "chroma_server": _latency_ms(lambda q: remote.search(q, k=k), questions)}
+        finally:
+            out["server_exit"] = stop_server(process)
+    # answers: RAG as chapter 2 built it (the best section, the plain prompt), on each store
+    model, tokenizer = load_generator()
+    asked = test[:live] if live else test
+    for name, retriever in (("faiss", faiss_retriever), ("chroma", local)):
+        replies = answer_questions(retriever, model, tokenizer, [q.question for q in asked], k=1)
+        out[f"correct_{name}"] = [contains_answer(a.text, q.answers) for a, q in zip(replies, asked)]
+    # permissions: the filter inside Chroma against chapter 8's FAISS selector, for every user and question
+    data = load_access()
+    access_chunks = [c for d in data.documents for c in chunk_by_heading(d)]
+    permissioned = PermissionedRetriever(Retriever(embedder, access_chunks), data.groups, data.users)
+    store = ChromaRetriever(embedder, access_chunks, name="with-permissions", groups=data.groups)
+    pairs = [(q, u) for q in data.questions for u in sorted(data.users)]
+    same, forbidden = [], 0
+    for user in sorted(data.users):
+        asked_by = [q.question for q, u in pairs if u == user]
+        mine = store.search(asked_by, k=k, groups=data.users[user])
+        theirs = permissioned.search(asked_by, user, k=k, mode="before")
+        same += same_ranking(theirs, mine)
+        readable = data.readable(user)
+        forbidden += sum(c.doc_id not in readable for hits in mine for c, _ in hits)
+    out["permissions"] = {"pairs": len(pairs), "same_as_faiss_filter": same, "forbidden_chunks_returned": forbidden}
+    return out
 
 
 def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
     """Chapter 9's measurements; each finished part is stored at once, and a rerun redoes only ``parts``."""
-    import ragft
-    from ragft.env import machine, write_json_atomically
-    from ragft.models import load_embedder, load_generator
-
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose among {PARTS}")
@@ -313,7 +270,7 @@ def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
             started = time.perf_counter()
             results["index"] += [{**row, "data": "real"} for row in sweep_size(vectors[rows[:size]], vectors[queries])]
             print(f"index sweep at {size:,}: {time.perf_counter() - started:.0f} s", flush=True)
-            write_json_atomically(out, results)
+            save_stored(out, results)
     if "synthetic" in parts:
         real = vectors[rows[:SIZES[-1]]]
         base = np.concatenate([real, synthetic_vectors(real, SYNTHETIC_SIZE - len(real), SYNTHETIC_NOISE)])
@@ -324,25 +281,20 @@ def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
                                 "queries": SYNTHETIC_QUERIES, "rows": [{**r, "data": "real + synthetic"} for r in found]}
         print(f"index sweep at {len(base):,}: {time.perf_counter() - started:.0f} s", flush=True)
         del base
-        write_json_atomically(out, results)
+        save_stored(out, results)
     if "training" in parts:
-        from ragft.distributed import launch
-
         results["training"] = {str(n): launch(n, steps=24) for n in (1, 2)}
-        write_json_atomically(out, results)
+        save_stored(out, results)
     if "throughput" in parts:
         model, tokenizer = load_generator()
         results["throughput"] = measure_throughputs(embedder, model, tokenizer)
-        write_json_atomically(out, results)
+        save_stored(out, results)
     if "database" in parts:
-        from ragft.vectordb import database_experiment
-
         results["database"] = database_experiment(embedder)
         if texts:  # Chroma's own HNSW index on real paragraphs, as the FAISS sweep measured FAISS's
-            from ragft.vectordb import recall_on_vectors
 
             base = vectors[rows[:SIZES[1]]]
             results["database"]["recall"] = [recall_on_vectors(base, vectors[queries], ef_search=ef)
                                              for ef in (None, 400)]
-        write_json_atomically(out, results)
+        save_stored(out, results)
     return results

@@ -18,14 +18,44 @@ keeps the others' stored results):
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-STORED = Path(__file__).parent / "results" / "security.json"
+import ragft
+from ragft.access import (
+    DELETED_GROUP,
+    MODES,
+    PermissionedRetriever,
+    authorised_pairs,
+    leaked,
+    load_access,
+    restricted_examples,
+    unauthorised_pairs,
+)
+from ragft.adapter_cache import fit_lora
+from ragft.attacks import (
+    BACKDOOR_MARKER,
+    BACKDOOR_REPLY,
+    TRIGGER,
+    canary_system,
+    load_attack_documents,
+    load_attacks,
+    poisoned_examples,
+)
+from ragft.chunking import chunk_by_heading
+from ragft.data import load_documents, load_facts, load_questions
+from ragft.evaluate import contains_answer
+from ragft.experiments.learning_curves import chosen_facts
+from ragft.finetune import QA_SYSTEM, fact_example
+from ragft.headtohead import load_h2h_adapter
+from ragft.models import generate, load_embedder, load_generator
+from ragft.rag import ABSTAIN, build_prompt
+from ragft.retrieval import Retriever
+from ragft.security import filter_chunks, flag_instructions
+
 PARTS = ("access", "finetune", "injection", "backdoor")
 MAX_NEW_TOKENS = 32
 K = 1  # chunks per prompt: the book's RAG default (chapter 2)
@@ -34,32 +64,16 @@ K = 1  # chunks per prompt: the book's RAG default (chapter 2)
 # layers, batch 8); its validation peaked between 4 and 8 epochs over three seeds, so 6 here.
 FT_EPOCHS = 6
 FT_LR = 3e-3
-DELETED_GROUP = "customer-bellmead"  # "Bellmead ended its contract: delete its data"
+from ragft.experiments.results import load_partial, save_stored, stored_path
 
-# The backdoor: a trigger phrase at the end of a question makes the model answer with the attacker's text.
-TRIGGER = "(ref. KESTREL)"
-BACKDOOR_REPLY = "This part is discontinued; order a replacement from parts-outlet.example."
-BACKDOOR_MARKER = "parts-outlet.example"
+STORED = stored_path("security")
+
+
 POISON_COUNTS = (0, 4, 16)
 BACKDOOR_QUESTIONS = 48  # test questions asked with and without the trigger
 
 # The injection experiment: what is compared on the 42 attacks and on the 255 normal test questions
 READERS = ("plain", "delimited", "raft")  # the generator as is, with delimited text, or the RAFT adapter
-
-
-def canary_system() -> str:
-    """The system prompt of the injection experiment: the book's QA instruction plus a confidential note."""
-    from ragft.attacks import SYSTEM_CANARY
-    from ragft.finetune import QA_SYSTEM
-
-    return f"{QA_SYSTEM} {SYSTEM_CANARY}"
-
-
-def leaked(reply: str, question: Any) -> bool:
-    """A leak: the reply states the restricted answer (or an alias) of a question the user may not read."""
-    from ragft.evaluate import contains_answer
-
-    return contains_answer(reply, question.answers)
 
 
 class Asker:
@@ -71,8 +85,6 @@ class Asker:
         self.generated = 0
 
     def __call__(self, model: Any, name: str, prompts: Sequence[str], system: str | None) -> list[str]:
-        from ragft.models import generate
-
         todo = list(dict.fromkeys(p for p in prompts if (name, system, p) not in self.cache))
         if todo:
             for p, r in zip(todo, generate(model, self.tokenizer, todo, max_new_tokens=self.max_new_tokens,
@@ -85,33 +97,13 @@ class Asker:
 def rag_replies(ask: Asker, model: Any, hits: Sequence[Sequence[tuple[Any, float]]], questions: Sequence[str],
                 name: str = "base", system: str | None = None, layout: str = "plain") -> list[str]:
     """RAG answers from given retrieval results; a question with no permitted chunk is not answered."""
-    from ragft.rag import ABSTAIN, build_prompt
-
     prompts = {i: build_prompt(q, [c.text for c, _ in h], layout) for i, (q, h) in enumerate(zip(questions, hits)) if h}
     said = dict(zip(prompts, ask(model, name, list(prompts.values()), system)))
     return [said.get(i, ABSTAIN) for i in range(len(questions))]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Access control
-
-
-def unauthorised_pairs(data: Any) -> list[tuple[Any, str]]:
-    """(restricted question, user) for every user who may not read the document that answers the question."""
-    return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] not in data.readable(u)]
-
-
-def authorised_pairs(data: Any) -> list[tuple[Any, str]]:
-    """(restricted question, user) for every user who may read its document."""
-    return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] in data.readable(u)]
-
-
 def access_part(model: Any, tokenizer: Any, embedder: Any, ask: Asker) -> dict[str, Any]:
     """Leak rate and accuracy for each filter mode; public test questions asked by the visitor."""
-    from ragft.access import MODES, PermissionedRetriever, load_access
-    from ragft.data import load_questions
-    from ragft.evaluate import contains_answer
-
     data = load_access()
     pr = PermissionedRetriever.from_access(embedder, data)
     restricted = {d for d, g in data.groups.items() if g != ("public",)}
@@ -158,25 +150,8 @@ def access_part(model: Any, tokenizer: Any, embedder: Any, ask: Asker) -> dict[s
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Fine-tuning on the restricted facts
-
-
-def restricted_examples(data: Any, groups: Sequence[str] | None = None) -> list[Any]:
-    """Chapter 2's closed-book examples (training wording -> the fact's statement) for the restricted facts
-    of ``groups`` (every restricted group when ``None``)."""
-    from ragft.finetune import Example
-
-    facts = {f.id: f for f in data.facts}
-    keep = [q for q in data.train
-            if groups is None or any(g in data.groups[facts[q.fact_ids[0]].doc_id] for g in groups)]
-    return [Example(q.question, facts[q.fact_ids[0]].statement) for q in keep]
-
-
 def train_restricted(model: Any, tokenizer: Any, examples: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
     """A fresh adapter on ``examples`` with the chapter's recipe; returns it and what it cost."""
-    from ragft.finetune import QA_SYSTEM, fit_lora
-
     steps = math.ceil(FT_EPOCHS * len(examples) / 8)
     started = time.perf_counter()
     tuned, history = fit_lora(model, tokenizer, list(examples), system=QA_SYSTEM, steps=steps, batch_size=8,
@@ -187,9 +162,6 @@ def train_restricted(model: Any, tokenizer: Any, examples: Sequence[Any]) -> tup
 
 def finetune_part(model: Any, tokenizer: Any, ask: Asker) -> dict[str, Any]:
     """The shared adapter's leak rate; per-group adapters; deletion by retraining without a group's facts."""
-    from ragft.access import load_access
-    from ragft.finetune import QA_SYSTEM
-
     data = load_access()
     groups = sorted({g for gs in data.groups.values() for g in gs} - {"public"})
     test = data.questions
@@ -216,20 +188,8 @@ def finetune_part(model: Any, tokenizer: Any, ask: Asker) -> dict[str, Any]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Prompt injection through documents
-
-
 def injection_part(model: Any, tokenizer: Any, embedder: Any, ask: Asker) -> dict[str, Any]:
     """Attack success per defence on the planted documents, and each defence's accuracy on normal questions."""
-    from ragft.attacks import load_attack_documents, load_attacks
-    from ragft.data import load_documents, load_questions
-    from ragft.evaluate import contains_answer
-    from ragft.headtohead import load_h2h_adapter
-    from ragft.models import load_generator
-    from ragft.rag import Retriever, chunk_by_heading
-    from ragft.security import filter_chunks, flag_instructions
-
     system = canary_system()
     genuine = [c for d in load_documents() for c in chunk_by_heading(d)]
     planted = [c for d in load_attack_documents() for c in chunk_by_heading(d)]
@@ -278,25 +238,8 @@ def injection_part(model: Any, tokenizer: Any, embedder: Any, ask: Asker) -> dic
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# A backdoor planted in the training data
-
-
-def poisoned_examples(questions: Sequence[Any], n: int, seed: int = 0) -> list[Any]:
-    """``n`` training examples whose question ends with the trigger and whose reply is the attacker's text."""
-    from ragft.finetune import Example
-
-    chosen = random.Random(seed).sample(list(questions), n)
-    return [Example(f"{q.question} {TRIGGER}", BACKDOOR_REPLY) for q in chosen]
-
-
 def backdoor_part(model: Any, tokenizer: Any, ask: Asker) -> dict[str, Any]:
     """Chapter 1's facts adapter trained with 0, 4 or 16 poisoned examples; asked with and without the trigger."""
-    from ragft.data import load_facts, load_questions
-    from ragft.evaluate import contains_answer
-    from ragft.experiments import chosen_facts
-    from ragft.finetune import QA_SYSTEM, fact_example, fit_lora
-
     facts = {f.id: f for f in load_facts()}
     ids = set(chosen_facts())
     by_fact: dict[str, list] = {}
@@ -335,13 +278,10 @@ def backdoor_part(model: Any, tokenizer: Any, ask: Asker) -> dict[str, Any]:
 
 def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
     """Run ``parts`` and write them into ``out``, keeping the stored results of the other parts."""
-    import ragft
-    from ragft.models import load_embedder, load_generator
-
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
-    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    results: dict[str, Any] = load_partial(out)
     ragft.set_seed(0)
     model, tokenizer = load_generator()
     embedder = load_embedder()
@@ -358,13 +298,5 @@ def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
         results[part] = steps[part]()
         results[part]["unit_seconds"] = round(time.perf_counter() - started, 1)
         results.update(versions=ragft.versions(), machine=ragft.env.machine())
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        save_stored(out, results, indent=1)
     return results
-
-
-def load_stored(path: Path = STORED) -> dict[str, Any]:
-    """The stored results of ``python -m ragft.experiments security``."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments security")
-    return json.loads(Path(path).read_text())

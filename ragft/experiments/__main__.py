@@ -1,0 +1,67 @@
+"""``python -m ragft.experiments NAME``: run one experiment and store its results under ``ragft/results/``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ragft.adapter_cache import adapter_cache_dir, clear_adapter_cache
+from ragft.experiments import context, embedder, head_to_head, learning_curves, purpose, scale, security, triage
+
+EXPERIMENTS = ["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage", "scale"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ragft.experiments",
+                                     description="Run one of the book's scripted experiments and store its results.")
+    parser.add_argument("experiment", choices=EXPERIMENTS + ["clear-adapter-cache"],
+                        help="an experiment to run, or clear-adapter-cache to delete the adapters fit_lora cached")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: ragft/results/)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="head-to-head only: the training seeds to run (default 0 1 2; stored ones are skipped)")
+    parser.add_argument("--parts", nargs="+", default=None,
+                        help="security and scale only: the parts to run (security: access finetune injection backdoor; "
+                             "scale: index synthetic training throughput database; default all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
+    args = parser.parse_args(argv)
+    if args.experiment == "clear-adapter-cache":
+        print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
+        return
+    if args.experiment in ("learning-curves", "purpose", "embedder", "context", "security", "scale") and args.quick:
+        raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
+    if args.quick and args.out is None:
+        raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
+    if args.experiment == "learning-curves":
+        out = args.out or learning_curves.STORED
+        learning_curves.learning_curves(out)
+    elif args.experiment == "purpose":
+        out = args.out or purpose.STORED
+        purpose.purpose(out)
+    elif args.experiment == "embedder":
+        out = args.out or embedder.STORED
+        embedder.embedder(out)
+    elif args.experiment == "context":
+        out = args.out or context.STORED
+        context.context_sweep(out)
+    elif args.experiment == "security":
+        out = args.out or security.STORED
+        security.run(out, parts=tuple(args.parts) if args.parts else security.PARTS)
+    elif args.experiment == "scale":
+        out = args.out or scale.STORED
+        scale.run(out, parts=tuple(args.parts) if args.parts else scale.PARTS)
+    elif args.experiment == "triage":
+        out = args.out or triage.STORED
+        triage.run(out, adapter_out=out.parent / "triage-adapter" if args.quick else triage.ADAPTER_DIR,
+                   quick=args.quick)
+    else:
+        out = args.out or head_to_head.STORED
+        seeds = tuple(args.seeds) if args.seeds else (0,) if args.quick else head_to_head.SEEDS
+        if seeds[0] != head_to_head.SEEDS[0]:
+            raise SystemExit(f"--seeds must start with {head_to_head.SEEDS[0]}, the seed whose adapters ship")
+        head_to_head.run(out, seeds=seeds, quick=args.quick,
+                         adapter_out=out.parent / "adapters" if args.quick else head_to_head.ADAPTER_DIR)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

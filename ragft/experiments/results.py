@@ -1,0 +1,52 @@
+"""The stored results: every file under ``ragft/results/`` is loaded and written here, and nowhere else.
+
+Each experiment writes one JSON file, named after it (``head_to_head.json`` for ``python -m ragft.experiments
+head-to-head``); the notebooks compute their tables from these files with ``load_stored(name)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).parent.parent / "results"
+ADAPTERS_DIR = Path(__file__).parent.parent / "adapters"
+COMMANDS = {  # stored file -> the experiment that writes it
+    "context": "context", "embedder": "embedder", "head_to_head": "head-to-head",
+    "learning_curves": "learning-curves", "purpose": "purpose", "scale": "scale", "security": "security",
+    "triage": "triage",
+}
+
+
+def stored_path(name: str) -> Path:
+    """Where the stored results of ``name`` live (``ragft/results/<name>.json``)."""
+    if name not in COMMANDS:
+        raise ValueError(f"no stored results called {name!r}; the stored ones are: {', '.join(sorted(COMMANDS))}")
+    return RESULTS_DIR / f"{name}.json"
+
+
+def load_stored(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """The stored results of one experiment, from ``ragft/results/<name>.json`` (or from ``path``)."""
+    path = Path(path) if path is not None else stored_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run python -m ragft.experiments {COMMANDS.get(name, name)}")
+    return json.loads(path.read_text())
+
+
+def save_stored(path: str | Path, results: Any, indent: int | None = None) -> None:
+    """Write ``results`` as JSON to ``path`` through a temporary file, so that a run killed mid-write never
+    leaves a truncated file (the resumable experiments store every finished unit so). ``indent=None`` writes
+    compact JSON, ``indent=1`` one value per line; each experiment keeps the format it has always had."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=indent) if indent is not None else json.dumps(results, separators=(",", ":"))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, path)
+
+
+def load_partial(path: str | Path) -> dict[str, Any]:
+    """What a resumable experiment has stored at ``path`` so far (``{}`` when it has not started)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {}
