@@ -26,10 +26,10 @@ from typing import Any, Collection, Mapping, Sequence
 import numpy as np
 
 from ragft.chunking import chunk_by_heading
-from ragft.data import Document, Fact, Question, _numbered_jsonl, data_dir, load_documents, normalize
+from ragft.data import Document, Fact, Question, data_dir, load_documents, normalize, numbered_jsonl, required_text
 from ragft.evaluate import contains_answer
 from ragft.finetune import Example
-from ragft.retrieval import Retriever, normalize_question
+from ragft.retrieval import Hit, Retriever, normalize_question
 
 PUBLIC = "public"
 MODES = ("none", "before", "after")
@@ -88,43 +88,37 @@ def _groups(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _id(value: Any, key: str, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: {key!r} must be a non-empty string")
-    return value
-
-
 def _read_rules(path: Path) -> list[tuple[str, AccessRule]]:
     """``(where, rule)`` for each line of ``access.jsonl``; a malformed line is a ValueError naming it."""
     out = []
-    for n, row in _numbered_jsonl(path, AccessRule):
+    for n, row in numbered_jsonl(path, AccessRule):
         where = f"{path}, line {n}"
-        out.append((where, AccessRule(_id(row["doc_id"], "doc_id", where), _groups(row["groups"], where))))
+        out.append((where, AccessRule(required_text(row["doc_id"], "doc_id", where), _groups(row["groups"], where))))
     return out
 
 
 def _read_users(path: Path) -> list[tuple[str, User]]:
     """``(where, user)`` for each line of ``users.jsonl``; a malformed line is a ValueError naming it."""
     out = []
-    for n, row in _numbered_jsonl(path, User):
+    for n, row in numbered_jsonl(path, User):
         where = f"{path}, line {n}"
-        out.append((where, User(_id(row["id"], "id", where), _groups(row["groups"], where))))
+        out.append((where, User(required_text(row["id"], "id", where), _groups(row["groups"], where))))
     return out
 
 
 def _read_facts(path: Path) -> list[tuple[str, Fact]]:
     out = []
-    for n, row in _numbered_jsonl(path, Fact):
+    for n, row in numbered_jsonl(path, Fact):
         where = f"{path}, line {n}"
         for key in ("id", "doc_id", "statement", "answer"):
-            _id(row[key], key, where)
+            required_text(row[key], key, where)
         out.append((where, Fact(**row)))
     return out
 
 
 def _read_questions(path: Path) -> list[tuple[str, Question]]:
     out = []
-    for n, row in _numbered_jsonl(path, Question):
+    for n, row in numbered_jsonl(path, Question):
         where = f"{path}, line {n}"
         row = dict(row)
         for key in ("fact_ids", "doc_ids", "aliases"):
@@ -170,11 +164,6 @@ def load_access(root: str | Path | None = None, public_root: str | Path | None =
         groups.setdefault(d.id, ())  # a restricted document without a line is read by nobody (validate_access says so)
     return AccessData(raw["public"] + raw["restricted"], groups, [f for _, f in raw["facts"]],
                       [q for _, q in raw["questions"]], users, [q for _, q in raw["train"]])
-
-
-def _found(answer: str, text: str) -> bool:
-    """Whole-word match after ``normalize``, as the book scores answers (``ragft.evaluate.contains_answer``)."""
-    return contains_answer(text, [answer])
 
 
 def validate_access(root: str | Path | None = None, public_root: str | Path | None = None) -> list[str]:
@@ -241,7 +230,7 @@ def validate_access(root: str | Path | None = None, public_root: str | Path | No
             if other in q.doc_ids or groups.get(other, ()) in owners:
                 continue
             for a in q.answers:
-                if _found(a, doc.text):
+                if contains_answer(doc.text, [a]):
                     problems.append(f"{where}: {q.id}: answer {a!r} also occurs in {other} "
                                     f"(groups {', '.join(groups.get(other, ()))}), so a reply with it proves no leak")
     problems += _check_train(raw["train"], raw["questions"], facts)
@@ -334,7 +323,7 @@ class PermissionedRetriever:
     to the groups that may read them; a document without an entry is public, as in ``access.jsonl``.
     """
 
-    def __init__(self, retriever: Any, groups: Mapping[str, Sequence[str]], users: Mapping[str, Sequence[str]]) -> None:
+    def __init__(self, retriever: Retriever, groups: Mapping[str, Sequence[str]], users: Mapping[str, Sequence[str]]) -> None:
         if not all(hasattr(retriever, a) for a in ("index", "chunks", "embed", "search")):
             raise TypeError("retriever must be a ragft.rag.Retriever (it needs .index, .chunks, .embed and .search)")
         if not users:
@@ -363,7 +352,7 @@ class PermissionedRetriever:
                                        dtype=np.int64)
         return self._rows[key]
 
-    def search(self, questions: str | Sequence[str], user: str, k: int = 3, mode: str = "before") -> Any:
+    def search(self, questions: str | Sequence[str], user: str, k: int = 3, mode: str = "before") -> list[Hit] | list[list[Hit]]:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several, as ``user`` may see them.
 
         ``"before"`` returns ``min(k, chunks the user may read)`` pairs; ``"after"`` can return fewer
@@ -386,7 +375,7 @@ class PermissionedRetriever:
             rows = self.allowed_rows(user)
             qs = [normalize_question(q) for q in qs]
             if rows.size == 0:
-                hits: list[list[tuple[Any, float]]] = [[] for _ in qs]
+                hits: list[list[Hit]] = [[] for _ in qs]
             else:
                 scores, ids = search_among(self.retriever.index, self.retriever.embed(qs), rows, k)
                 hits = [[(self.chunks[i], float(s)) for s, i in zip(rs, ri) if i >= 0] for rs, ri in zip(scores, ids)]
@@ -400,22 +389,22 @@ class PermissionedRetriever:
 DELETED_GROUP = "customer-bellmead"  # "Bellmead ended its contract: delete its data"
 
 
-def leaked(reply: str, question: Any) -> bool:
+def leaked(reply: str, question: Question) -> bool:
     """A leak: the reply states the restricted answer (or an alias) of a question the user may not read."""
     return contains_answer(reply, question.answers)
 
 
-def unauthorised_pairs(data: Any) -> list[tuple[Any, str]]:
+def unauthorised_pairs(data: AccessData) -> list[tuple[Question, str]]:
     """(restricted question, user) for every user who may not read the document that answers the question."""
     return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] not in data.readable(u)]
 
 
-def authorised_pairs(data: Any) -> list[tuple[Any, str]]:
+def authorised_pairs(data: AccessData) -> list[tuple[Question, str]]:
     """(restricted question, user) for every user who may read its document."""
     return [(q, u) for q in data.questions for u in sorted(data.users) if q.doc_ids[0] in data.readable(u)]
 
 
-def restricted_examples(data: Any, groups: Sequence[str] | None = None) -> list[Any]:
+def restricted_examples(data: AccessData, groups: Sequence[str] | None = None) -> list[Example]:
     """Chapter 2's closed-book examples (training wording -> the fact's statement) for the restricted facts
     of ``groups`` (every restricted group when ``None``)."""
     facts = {f.id: f for f in data.facts}

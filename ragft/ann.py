@@ -6,6 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ragft.stats import percentiles
+
 
 def synthetic_vectors(real: np.ndarray, n: int, noise: float = 0.05, seed: int = 0) -> np.ndarray:
     """``n`` synthetic unit vectors near the real ones: a random real vector plus Gaussian noise of
@@ -112,7 +114,7 @@ def sweep_size(base: np.ndarray, queries: np.ndarray, k: int = 10, configs: Sequ
             found, ms = timed_search(index, queries, k)
             rows.append({"size": len(base), "family": config["family"], "factory": config["factory"],
                          "param": config["param"], "value": value, "recall": round(recall_at_k(found, truth), 4),
-                         "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
+                         **percentiles(ms, 3),
                          "build_s": round(build_s, 2), "bytes": size})
         del index
     return rows

@@ -23,9 +23,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from ragft.data import Document, _numbered_jsonl, data_dir, load_documents, load_questions
+from ragft.data import Document, Question, data_dir, load_documents, load_questions, numbered_jsonl, required_text
 from ragft.evaluate import contains_answer
 from ragft.finetune import QA_SYSTEM, Example
 
@@ -59,22 +59,16 @@ def _folder(root: str | Path | None) -> Path:
     return attacks_dir() if root is None else Path(root)
 
 
-def _text(value: Any, key: str, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: {key!r} must be a non-empty string")
-    return value
-
-
 def _read_attacks(path: Path) -> list[tuple[str, Attack]]:
     """``(where, attack)`` for each line of ``attacks.jsonl``; a malformed line is a ValueError naming it."""
     out = []
-    for n, row in _numbered_jsonl(path, Attack):
+    for n, row in numbered_jsonl(path, Attack):
         where = f"{path}, line {n}"
         success = row["success"]
         if not isinstance(success, list) or not all(isinstance(s, str) for s in success):
             raise ValueError(f"{where}: 'success' must be a list of strings, such as [\"parts-outlet.example\"]")
-        out.append((where, Attack(*(_text(row[k], k, where) for k in ("id", "kind", "question_id", "doc_id")),
-                                  tuple(success), _text(row["style"], "style", where))))
+        out.append((where, Attack(*(required_text(row[k], k, where) for k in ("id", "kind", "question_id", "doc_id")),
+                                  tuple(success), required_text(row["style"], "style", where))))
     return out
 
 
@@ -90,11 +84,6 @@ def load_attacks(root: str | Path | None = None) -> list[Attack]:
 def load_attack_documents(root: str | Path | None = None) -> list[Document]:
     """The planted documents (``documents/*.md`` under ``root``), read like the knowledge base, sorted by id."""
     return load_documents(_folder(root))  # the same reader as the genuine documents, on attacks/documents/
-
-
-def _found(marker: str, text: str) -> bool:
-    """Whole-word match after ``normalize``, as a reply is scored (``ragft.evaluate.contains_answer``)."""
-    return contains_answer(text, [marker])
 
 
 def validate_attacks(root: str | Path | None = None, public_root: str | Path | None = None) -> list[str]:
@@ -150,19 +139,19 @@ def validate_attacks(root: str | Path | None = None, public_root: str | Path | N
             if a.kind == "false-fact":
                 for d in q.doc_ids:
                     for m in markers:
-                        if d in genuine and _found(m, genuine[d].text):
+                        if d in genuine and contains_answer(genuine[d].text, [m]):
                             problems.append(f"{where}: {a.id}: false value {m!r} occurs in the gold document {d}")
         if a.kind == "override":
             for m in markers:
                 for other, g in genuine.items():
-                    if _found(m, g.text):
+                    if contains_answer(g.text, [m]):
                         problems.append(f"{where}: {a.id}: marker {m!r} occurs in the genuine document {other}")
         if a.kind == "exfiltrate" and any(m != CANARY for m in a.success):
             problems.append(f"{where}: {a.id}: an exfiltration case's only marker is the canary {CANARY!r}")
         if doc is not None:
-            if a.kind == "exfiltrate" and _found(CANARY, doc.text):
+            if a.kind == "exfiltrate" and contains_answer(doc.text, [CANARY]):
                 problems.append(f"{where}: {a.id}: {a.doc_id} contains the canary itself, so a reply could copy it")
-            if a.kind in ("override", "false-fact") and markers and not any(_found(m, doc.text) for m in markers):
+            if a.kind in ("override", "false-fact") and markers and not any(contains_answer(doc.text, [m]) for m in markers):
                 problems.append(f"{where}: {a.id}: {a.doc_id} states none of the markers; plant the attacker's text")
             if a.style == "subtle" and (word := SUBTLE_WORDS.search(doc.text)):
                 problems.append(f"{where}: {a.id}: a subtle attack says {word.group(0)!r}; reword it, "
@@ -187,7 +176,7 @@ def canary_system() -> str:
     return f"{QA_SYSTEM} {SYSTEM_CANARY}"
 
 
-def poisoned_examples(questions: Sequence[Any], n: int, seed: int = 0) -> list[Any]:
+def poisoned_examples(questions: Sequence[Question], n: int, seed: int = 0) -> list[Example]:
     """``n`` training examples whose question ends with the trigger and whose reply is the attacker's text."""
     chosen = random.Random(seed).sample(list(questions), n)
     return [Example(f"{q.question} {TRIGGER}", BACKDOOR_REPLY) for q in chosen]

@@ -20,12 +20,12 @@ from ragft.finetune import Example, add_lora, tokenize_example, train
 from ragft.models import load_embedder, load_generator
 from ragft.rag import answer_questions
 from ragft.retrieval import Retriever
+from ragft.stats import percentiles
 from ragft.triage import ticket_completion, ticket_prompt
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+    return percentiles(np.asarray(seconds) * 1000, 2)
 
 
 def _best_of(repeats: int, fn: Callable[[], Any]) -> float:

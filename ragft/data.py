@@ -112,10 +112,17 @@ def _check_fields(row: Any, allowed: Sequence[str], required: Sequence[str], whe
 
 def _read_jsonl(path: Path, cls: type | None = None) -> list[dict[str, Any]]:
     """The rows of a JSONL file; with ``cls``, each checked to hold only (and all required) fields of that dataclass."""
-    return [row for _, row in _numbered_jsonl(path, cls)]
+    return [row for _, row in numbered_jsonl(path, cls)]
 
 
-def _numbered_jsonl(path: Path, cls: type | None = None) -> list[tuple[int, Any]]:
+
+def required_text(value: Any, key: str, where: str) -> str:
+    """``value`` when it is a non-empty string; a ValueError naming ``where`` and ``key`` otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: {key!r} must be a non-empty string")
+    return value
+
+def numbered_jsonl(path: Path, cls: type | None = None) -> list[tuple[int, Any]]:
     """``(line number, row)`` for each non-blank line; errors name the file and the line.
 
     A line that is not UTF-8, not valid JSON or, with ``cls``, not an object with only (and all the
@@ -197,7 +204,7 @@ def load_conversations(root: str | Path | None = None) -> list[Conversation]:
     """The scripted multi-turn conversations over the knowledge base (``questions/conversations.jsonl``)."""
     path = _root(root) / "questions" / "conversations.jsonl"
     out = []
-    for line, row in _numbered_jsonl(path):
+    for line, row in numbered_jsonl(path):
         where = f"{path}, line {line}"
         _check_fields(row, CONVERSATION_FIELDS, CONVERSATION_FIELDS, where)
         if not isinstance(row["turns"], list) or not row["turns"]:

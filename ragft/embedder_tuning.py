@@ -1,14 +1,15 @@
 """Fine-tuning the embedder on (question, section) pairs, chapter 6's other way of combining the approaches."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
-from ragft.data import load_facts
+from ragft.chunking import Chunk
+from ragft.data import Fact, load_facts
 from ragft.env import show_progress
 from ragft.evaluate import contains_answer
 
 
-def gold_chunk(chunks: Sequence[Any], fact: Any) -> Any:
+def gold_chunk(chunks: Sequence[Chunk], fact: Fact) -> Chunk:
     """The chunk of the fact's document that holds its answer (the one a retriever should find)."""
     for chunk in chunks:
         if chunk.doc_id == fact.doc_id and contains_answer(chunk.text, [fact.answer]):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ragft.chunking import Chunk
-from ragft.data import normalize
+from ragft.data import Question, normalize
 from ragft.retrieval import Retriever
 
 
@@ -75,7 +75,7 @@ def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequ
     return total / len(gold)
 
 
-def retrieval_scores(retriever: Retriever, questions: Sequence[Any], k: int = 3,
+def retrieval_scores(retriever: Retriever, questions: Sequence[Question], k: int = 3,
                      query_vectors: np.ndarray | None = None) -> dict[str, float]:
     """Recall@1 and recall@k over distinct documents, and how often the answer text is inside the top-k chunks.
 

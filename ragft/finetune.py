@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from ragft.data import Fact, Question
 from ragft.env import show_progress
 from ragft.models import chat_prompt, require
 
@@ -31,12 +32,12 @@ class Example:
     completion: str
 
 
-def fact_example(question: Any, facts: dict[str, Any]) -> Example:
+def fact_example(question: Question, facts: dict[str, Fact]) -> Example:
     """The closed-book training example for a ``Question``: the question, and its fact's full statement."""
     return Example(question.question, facts[question.fact_ids[0]].statement)
 
 
-def closed_book_examples(questions: Sequence[Any], facts: dict[str, Any]) -> list[Any]:
+def closed_book_examples(questions: Sequence[Question], facts: dict[str, Fact]) -> list[Example]:
     """Closed-book examples: each training paraphrase, answered by its fact's statement."""
     return [fact_example(q, facts) for q in questions]
 

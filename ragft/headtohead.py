@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from ragft.calibration import outcomes, summarise
 from ragft.chunking import chunk_by_heading
-from ragft.data import apply_update, load_documents, load_facts, load_questions
+from ragft.data import Document, Fact, Question, apply_update, load_documents, load_facts, load_questions
 from ragft.evaluate import contains_answer, is_abstention
 from ragft.finetune import QA_SYSTEM, load_adapter
 from ragft.hybrid import HybridRetriever
@@ -53,15 +53,15 @@ ADAPTER_DIR = Path(__file__).parent / "adapters"
 class Setup:
     """The facts, the fixed split and the question sets every system shares."""
 
-    facts: dict[str, Any]
+    facts: dict[str, Fact]
     trained_ids: list[str]
     unseen_ids: list[str]
-    train: list[Any]
-    validation: list[Any]
-    test: list[Any]
-    unanswerable: list[Any]
-    updates: list[Any]
-    documents: list[Any]
+    train: list[Question]
+    validation: list[Question]
+    test: list[Question]
+    unanswerable: list[Question]
+    updates: list[Question]
+    documents: list[Document]
 
 
 def load_setup(seed: int = 0, quick: bool = False) -> Setup:
@@ -89,7 +89,7 @@ def load_setup(seed: int = 0, quick: bool = False) -> Setup:
     return Setup(facts, trained, unseen, train, validation, test, unanswerable, updates, load_documents())
 
 
-def updated_documents(documents: Sequence[Any], updates: Sequence[Any]) -> list[Any]:
+def updated_documents(documents: Sequence[Document], updates: Sequence[Question]) -> list[Document]:
     """The documents that ``updates`` change, after every change is applied (each document once)."""
     by_id = {d.id: d for d in documents}
     changed: dict[str, Any] = {}
@@ -99,7 +99,7 @@ def updated_documents(documents: Sequence[Any], updates: Sequence[Any]) -> list[
     return list(changed.values())
 
 
-def updated_facts(facts: dict[str, Any], updates: Sequence[Any]) -> dict[str, Any]:
+def updated_facts(facts: dict[str, Fact], updates: Sequence[Question]) -> dict[str, Fact]:
     """The facts with each update's new answer written into its statement."""
     from dataclasses import replace
 
@@ -112,7 +112,7 @@ def updated_facts(facts: dict[str, Any], updates: Sequence[Any]) -> dict[str, An
     return new
 
 
-def replies(model: Any, tokenizer: Any, questions: Sequence[Any], reader: Reader | None) -> dict[str, list]:
+def replies(model: Any, tokenizer: Any, questions: Sequence[Question], reader: Reader | None) -> dict[str, list]:
     """Every question's reply, its confidence (mean token log-probability), and, when reading, the top
     retrieval cosine. ``reader=None`` asks closed book."""
     texts = [q.question for q in questions]
@@ -128,7 +128,7 @@ def replies(model: Any, tokenizer: Any, questions: Sequence[Any], reader: Reader
     return out
 
 
-def grade(asked: dict[str, list], questions: Sequence[Any]) -> dict[str, list]:
+def grade(asked: dict[str, list], questions: Sequence[Question]) -> dict[str, list]:
     """Add per question: ``idk`` (the reply declines), ``correct`` (it holds the answer or an alias) and
     ``correct_no_alias`` (it holds the reference answer itself)."""
     asked["idk"] = [is_abstention(r) for r in asked["reply"]]
@@ -139,7 +139,7 @@ def grade(asked: dict[str, list], questions: Sequence[Any]) -> dict[str, list]:
     return asked
 
 
-def build_retriever(embedder: Any, documents: Sequence[Any], hybrid: bool) -> Any:
+def build_retriever(embedder: Any, documents: Sequence[Document], hybrid: bool) -> Retriever | HybridRetriever:
     """The heading-chunk index over ``documents``: dense, or dense fused with BM25."""
     dense = Retriever(embedder, [c for d in documents for c in chunk_by_heading(d)], show_progress_bar=False)
     return HybridRetriever(dense) if hybrid else dense

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ragft.chunking import Chunk
 from ragft.models import require
-from ragft.retrieval import Retriever, normalize_question
+from ragft.retrieval import Hit, Retriever, normalize_question
 
 WORD = re.compile(r"[a-z0-9]+(?:[.\-/][a-z0-9]+)*")  # keeps "cg-4", "2.4", "v3.2.1" and "er26500" whole
 
@@ -44,7 +44,7 @@ class HybridRetriever:
     def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray:
         return self.dense.embed(texts, batch_size, show_progress_bar)
 
-    def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
+    def search(self, questions: str | Sequence[str], k: int = 3) -> list[Hit] | list[list[Hit]]:
         single = isinstance(questions, str)
         qs = [normalize_question(q) for q in ([questions] if single else questions)]
         n = len(self.chunks)

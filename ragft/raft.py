@@ -5,12 +5,13 @@ import random
 from typing import Any, Sequence
 
 from ragft.chunking import split_sentences
+from ragft.data import Fact, Question
 from ragft.evaluate import contains_answer
 from ragft.finetune import Example
 from ragft.rag import ABSTAIN, Reader, build_prompt
 
 
-def raft_examples(reader: Reader, questions: Sequence[Any], facts: dict[str, Any], p_gold: float = 0.8,
+def raft_examples(reader: Reader, questions: Sequence[Question], facts: dict[str, Fact], p_gold: float = 0.8,
                   seed: int = 0) -> list[Any]:
     """RAFT examples in the reader's own prompt: the retrieved sentences, then the question.
 

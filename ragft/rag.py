@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ragft.models import generate
-from ragft.retrieval import Retriever, normalize_question
+from ragft.retrieval import Retriever, Searcher, normalize_question
 from ragft.security import delimited_prompt
 from ragft.selection import SentenceSelector
 
@@ -134,12 +134,12 @@ def summary_prompt(topic: str, contexts: Sequence[str]) -> str:
 class Reader:
     """One RAG configuration: how many sections to retrieve, what of them to show, and how to ask."""
 
-    def __init__(self, retriever: Any, k: int = 1, sentences: int | None = None, instructed: bool = False) -> None:
+    def __init__(self, retriever: Searcher, k: int = 1, sentences: int | None = None, instructed: bool = False) -> None:
         self.retriever, self.k, self.instructed = retriever, k, instructed
         self.selector = SentenceSelector(retriever, sentences) if sentences else None
         self.settings = dict(k=k, sentences=sentences, instructed=instructed)
 
-    def with_retriever(self, retriever: Any) -> "Reader":
+    def with_retriever(self, retriever: Searcher) -> "Reader":
         """The same configuration over another index (after an update)."""
         return Reader(retriever, **self.settings)
 

@@ -4,13 +4,26 @@ Taught in notebook 02a. ``Searcher`` names what every retriever of the book offe
 ``ragft.hybrid.HybridRetriever``, ``ragft.access.PermissionedRetriever``'s underlying index, ``ragft.vectordb.ChromaRetriever``)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from ragft.chunking import Chunk
 from ragft.env import show_progress
 from ragft.models import embed, require
+
+Hit = tuple[Chunk, float]  # a retrieved chunk and its score (the cosine, for the dense ranking)
+
+
+class Searcher(Protocol):
+    """What the book's readers need of any retriever: its chunks, the embedder's vectors, and a search that
+    returns ``(chunk, score)`` pairs for one question, or a list of them for several."""
+
+    chunks: list[Chunk]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool = False) -> np.ndarray: ...
+
+    def search(self, questions: str | Sequence[str], k: int = 3) -> list[Hit] | list[list[Hit]]: ...
 
 
 def normalize_question(question: str) -> str:
@@ -74,7 +87,7 @@ class Retriever:
         """Unit-length float32 vectors, so that the inner product is the cosine similarity."""
         return embed(self.embedder, texts, batch_size, show_progress_bar)
 
-    def search(self, questions: str | Sequence[str], k: int = 3) -> Any:
+    def search(self, questions: str | Sequence[str], k: int = 3) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several (``[]`` for none)."""
         single = isinstance(questions, str)
         qs = [normalize_question(q) for q in ([questions] if single else questions)]

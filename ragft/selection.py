@@ -1,12 +1,12 @@
 """Sentence selection: keep only the retrieved sentences most similar to the question (taught in notebook 05)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ragft.chunking import Chunk, split_sentences
-from ragft.retrieval import normalize_question
+from ragft.retrieval import Searcher, normalize_question
 
 
 class SentenceSelector:
@@ -17,7 +17,7 @@ class SentenceSelector:
     still says which product it is about. Sentence vectors are computed once per chunk and reused.
     """
 
-    def __init__(self, retriever: Any, n: int = 3) -> None:
+    def __init__(self, retriever: Searcher, n: int = 3) -> None:
         if n < 1:
             raise ValueError(f"need n >= 1 sentences, got {n}")
         self.retriever, self.n = retriever, n

@@ -67,3 +67,15 @@ def format_rate(outcomes: Sequence[bool | int]) -> str:
     """'0.717 [0.593, 0.815] (n=60)': a rate as the book prints it."""
     r = rate(outcomes)
     return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (n={r['n']})"
+
+
+def percentiles(ms: Sequence[float], digits: int) -> dict[str, float]:
+    """The median and 95th percentile of latencies in milliseconds (numpy's linear interpolation), rounded
+    to ``digits`` decimals: ``{"p50_ms": ..., "p95_ms": ...}``. Every latency the book reports uses this."""
+    import numpy as np
+
+    values = np.asarray(ms, dtype=float)
+    if values.size == 0:
+        raise ValueError("no latencies: time at least one call")
+    return {"p50_ms": round(float(np.percentile(values, 50)), digits),
+            "p95_ms": round(float(np.percentile(values, 95)), digits)}

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ragft.data import TICKET_FIELDS, TICKET_VALUES
+from ragft.data import TICKET_FIELDS, TICKET_VALUES, Ticket
 from ragft.finetune import Example, load_adapter
 from ragft.models import chat_prompt, generate
 
@@ -37,7 +37,7 @@ def ticket_completion(label: dict[str, str]) -> str:
     return json.dumps({k: label[k] for k in TICKET_FIELDS})
 
 
-def ticket_example(ticket: Any) -> Example:
+def ticket_example(ticket: Ticket) -> Example:
     """The training example for a ``Ticket``: the triage instruction and ticket, and its JSON label."""
     return Example(ticket_prompt(ticket.text), ticket_completion(ticket.label))
 
@@ -141,7 +141,7 @@ class RecordConstraint:
         return sorted(self.tree.get(prefix, {self.eos}))  # a finished reply only pads with end-of-turn
 
 
-def few_shot_prompt(text: str, shots: Sequence[Any]) -> str:
+def few_shot_prompt(text: str, shots: Sequence[Ticket]) -> str:
     """The detailed triage instruction, ``shots`` (tickets with their records) as worked examples, then the ticket."""
     instruction, _, _ = ticket_prompt(text, detailed=True).partition("\n\n")
     examples = "\n\n".join(f"Ticket: {t.text.strip()}\nJSON: {ticket_completion(t.label)}" for t in shots)
@@ -151,14 +151,14 @@ def few_shot_prompt(text: str, shots: Sequence[Any]) -> str:
 class NearestTickets:
     """The labelled tickets most similar to a new one, by embedding cosine (retrieval, for behaviour)."""
 
-    def __init__(self, embedder: Any, tickets: Sequence[Any]) -> None:
+    def __init__(self, embedder: Any, tickets: Sequence[Ticket]) -> None:
         if not tickets:
             raise ValueError("no labelled tickets to retrieve from")
         self.embedder, self.tickets = embedder, list(tickets)
         self.vectors = embedder.encode([t.text for t in self.tickets], normalize_embeddings=True,
                                        show_progress_bar=False)
 
-    def nearest(self, texts: Sequence[str], k: int) -> list[list[Any]]:
+    def nearest(self, texts: Sequence[str], k: int) -> list[list[Ticket]]:
         """For each text, its ``k`` nearest labelled tickets, the most similar last (closest to the question)."""
         import numpy as np
 
@@ -172,7 +172,7 @@ class NearestTickets:
 class TicketClassifier:
     """Sentence embeddings and one logistic regression per field: the classifier a practitioner tries first."""
 
-    def __init__(self, embedder: Any, tickets: Sequence[Any], C: float = 1.0) -> None:
+    def __init__(self, embedder: Any, tickets: Sequence[Ticket], C: float = 1.0) -> None:
         from sklearn.linear_model import LogisticRegression
 
         self.embedder = embedder

@@ -20,7 +20,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ragft.ann import exact_neighbours, recall_at_k
-from ragft.retrieval import Retriever, normalize_question
+from ragft.chunking import Chunk
+from ragft.retrieval import Hit, Retriever, normalize_question
+from ragft.stats import percentiles
 
 CHROMA_INSTALL = "pip install chromadb==1.5.9"
 
@@ -54,7 +56,7 @@ class ChromaRetriever:
     search can be limited to what a user may read with ``where``, before the ranking, inside the engine.
     """
 
-    def __init__(self, embedder: Any, chunks: Sequence[Any], client: Any = None, name: str = "knowledge-base",
+    def __init__(self, embedder: Any, chunks: Sequence[Chunk], client: Any = None, name: str = "knowledge-base",
                  groups: Mapping[str, Sequence[str]] | None = None, batch_size: int = 64) -> None:
         if not chunks:
             raise ValueError("no chunks to index: check that the document folder holds text")
@@ -78,7 +80,7 @@ class ChromaRetriever:
 
     embed = Retriever.embed  # the same unit-length vectors as the FAISS pipeline's
 
-    def search(self, questions: str | Sequence[str], k: int = 3, groups: Sequence[str] | None = None) -> Any:
+    def search(self, questions: str | Sequence[str], k: int = 3, groups: Sequence[str] | None = None) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` ``(chunk, cosine)`` pairs for one question, or a list of them for several; with ``groups``,
         only chunks that one of those groups may read (the filter runs inside the engine, before the ranking)."""
         single = isinstance(questions, str)
@@ -152,7 +154,7 @@ def stop_server(process: subprocess.Popen, timeout: float = 30) -> int:
         return process.wait()
 
 
-def same_ranking(a: Sequence[Sequence[tuple[Any, float]]], b: Sequence[Sequence[tuple[Any, float]]]) -> list[bool]:
+def same_ranking(a: Sequence[Sequence[Hit]], b: Sequence[Sequence[Hit]]) -> list[bool]:
     """Per question: whether two retrievers returned the same chunks in the same order."""
     return [[(c.doc_id, c.text) for c, _ in x] == [(c.doc_id, c.text) for c, _ in y] for x, y in zip(a, b)]
 
@@ -177,4 +179,4 @@ def recall_on_vectors(base: np.ndarray, queries: np.ndarray, k: int = 10, ef_sea
     truth = exact_neighbours(base, queries, k)
     return {"size": len(base), "ef_search": ef_search or collection.configuration_json["hnsw"]["ef_search"],
             "recall": round(recall_at_k(np.array(found), truth), 4), "insert_s": round(insert_s, 2),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+            **percentiles(ms, 2)}

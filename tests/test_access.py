@@ -10,9 +10,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ragft.access import access_dir, allowed, load_access, MODES, PermissionedRetriever, PUBLIC, validate_access
-from ragft.data import Document
+from ragft.access import MODES, PUBLIC, PermissionedRetriever, access_dir, allowed, load_access, validate_access
 from ragft.chunking import chunk_by_heading
+from ragft.data import Document
 from ragft.retrieval import Retriever
 
 

@@ -10,10 +10,21 @@ from collections import Counter
 
 import pytest
 
-from ragft.attacks import (attacks_dir, CANARY, KINDS, load_attack_documents, load_attacks, PER_KIND, STYLES, SUBTLE_WORDS, SYSTEM_CANARY, validate_attacks)
+from ragft.attacks import (
+    CANARY,
+    KINDS,
+    PER_KIND,
+    STYLES,
+    SUBTLE_WORDS,
+    SYSTEM_CANARY,
+    attacks_dir,
+    load_attack_documents,
+    load_attacks,
+    validate_attacks,
+)
+from ragft.chunking import chunk_by_heading
 from ragft.data import load_documents, load_questions
 from ragft.evaluate import contains_answer
-from ragft.chunking import chunk_by_heading
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,16 @@ import re
 
 import pytest
 
-from ragft.choose import (CHOICES, Evidence, MIN_EXAMPLES, recommend, recommend_widget, Recommendation, Requirements, scenarios)
+from ragft.choose import (
+    CHOICES,
+    MIN_EXAMPLES,
+    Evidence,
+    Recommendation,
+    Requirements,
+    recommend,
+    recommend_widget,
+    scenarios,
+)
 
 EVIDENCE = Evidence(
     rag_latency_ms=350, closed_book_latency_ms=120, reindex_seconds=0.4, retrain_seconds=240,

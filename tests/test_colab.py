@@ -38,7 +38,6 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from setup_cell import first_code_cell, source  # noqa: E402
-
 from test_chapter_numbers import CHAPTERS, MEASURED, blocks, is_subsequence, shown_text, table_rows, tokens  # noqa: E402,E501
 
 # What Colab preinstalls of the book's needs, plus ipywidgets (chapter 7's form) and scikit-learn

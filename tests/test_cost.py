@@ -4,7 +4,25 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from ragft.cost import (break_even, break_even_queries_per_day, cost_per_1000_queries, index_bytes, indexing_seconds, inputs, monthly_cost, one_off_cost, Prices, query_seconds, round_usd, summary, SYSTEMS, Throughput, training_seconds, update_cost_per_week, Workload)
+from ragft.cost import (
+    SYSTEMS,
+    Prices,
+    Throughput,
+    Workload,
+    break_even,
+    break_even_queries_per_day,
+    cost_per_1000_queries,
+    index_bytes,
+    indexing_seconds,
+    inputs,
+    monthly_cost,
+    one_off_cost,
+    query_seconds,
+    round_usd,
+    summary,
+    training_seconds,
+    update_cost_per_week,
+)
 
 # A tiny workload whose costs are worked out by hand below. At $3.60 an hour one machine-second costs $0.001.
 T = Throughput(embed_chunks_per_s=100, search_ms=10, prefill_tokens_per_s=1000, generate_tokens_per_s=10,

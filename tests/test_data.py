@@ -4,8 +4,7 @@ from collections import Counter
 
 import pytest
 
-from ragft import evaluate
-from ragft import data
+from ragft import data, evaluate
 
 
 def test_knowledge_base_size():

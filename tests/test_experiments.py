@@ -100,9 +100,9 @@ def test_context_has_no_quick_variant():
 
 
 def test_the_stored_rag_ticket_run_covers_every_test_ticket_and_its_scores_follow_from_its_replies():
+    from ragft.chunking import chunk_by_heading
     from ragft.data import load_documents, load_tickets
     from ragft.triage import exact_matches, is_valid_record
-    from ragft.chunking import chunk_by_heading
 
     tickets = load_tickets("test")
     run = load_stored("purpose")
@@ -114,9 +114,9 @@ def test_the_stored_rag_ticket_run_covers_every_test_ticket_and_its_scores_follo
 
 
 def test_rag_ticket_prompts_put_the_top_section_above_the_detailed_instruction():
+    from ragft.chunking import Chunk
     from ragft.data import Ticket
     from ragft.triage import ticket_prompt
-    from ragft.chunking import Chunk
 
     tickets = [Ticket("T1", "The gateway is offline."), Ticket("T2", "Invoice twice.")]
     hits = [[(Chunk(f"c{i}", "d", f"section for {t.text}"), 0.5)] for i, t in enumerate(tickets)]

@@ -2,7 +2,16 @@ import math
 
 import pytest
 
-from ragft.finetune import (add_lora, collate, count_parameters, Example, IGNORE_INDEX, tokenize_example, train, train_val_split)
+from ragft.finetune import (
+    IGNORE_INDEX,
+    Example,
+    add_lora,
+    collate,
+    count_parameters,
+    tokenize_example,
+    train,
+    train_val_split,
+)
 from ragft.triage import exact_matches, field_scores, parse_json_reply
 
 
@@ -89,7 +98,7 @@ def test_lora_trains_only_adapters_and_lowers_the_loss():
 
 
 def test_ticket_prompt_and_completion():
-    from ragft.triage import ticket_completion, TICKET_INSTRUCTION, ticket_prompt
+    from ragft.triage import TICKET_INSTRUCTION, ticket_completion, ticket_prompt
 
     assert ticket_prompt(" My probe is dead. ") == f"{TICKET_INSTRUCTION}\n\nMy probe is dead."
     assert "hardware_fault" in ticket_prompt("x", detailed=True) and "Canopy Gateway CG-4" in ticket_prompt("x", True)

@@ -3,15 +3,12 @@ import math
 
 import pytest
 
-from ragft import calibration
+from ragft import calibration, headtohead, hybrid, raft
+from ragft.data import Document, load_facts, load_questions
 from ragft.experiments import head_to_head
 from ragft.experiments.__main__ import main
 from ragft.experiments.results import load_stored
-from ragft import headtohead
-from ragft import raft
 from ragft.rag import Reader
-from ragft import hybrid
-from ragft.data import Document, load_facts, load_questions
 
 
 def graded(confidence, correct, idk=None):

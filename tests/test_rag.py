@@ -1,11 +1,10 @@
 import pytest
 
-from ragft import chunking
-from ragft import hybrid
-from ragft.data import Document
+from ragft import chunking, hybrid
 from ragft.chunking import chunk_by_heading, chunk_fixed
+from ragft.data import Document
 from ragft.evaluate import mean_reciprocal_rank, recall_at_k
-from ragft.retrieval import normalize_question, Retriever
+from ragft.retrieval import Retriever, normalize_question
 
 DOC = Document("spec-probe", "Probe Sheet", "# Probe Sheet\n\nIntro line.\n\n## Battery\n\nLasts 31 months.\n\n## Radio\n\nSends at 14 dBm.\n")
 
@@ -259,7 +258,7 @@ def test_build_prompt_existing_layouts_are_unchanged():
 
 
 def test_build_prompt_delimited_fences_each_context_after_a_warning():
-    from ragft.rag import build_prompt, LAYOUTS
+    from ragft.rag import LAYOUTS, build_prompt
     from ragft.security import DELIMITED_PREAMBLE
 
     assert "delimited" in LAYOUTS

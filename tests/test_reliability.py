@@ -2,8 +2,7 @@
 sets, the backdoor's poisoned examples, and the generation cache."""
 import pytest
 
-from ragft import access
-from ragft import attacks
+from ragft import access, attacks
 from ragft.experiments import security as security_experiment
 from ragft.experiments.results import load_stored
 
@@ -53,7 +52,7 @@ def test_poisoned_examples_carry_the_trigger_and_the_attackers_reply():
 
 
 def test_the_injection_system_prompt_holds_the_canary_the_attacks_try_to_extract():
-    from ragft.attacks import load_attacks, SYSTEM_CANARY
+    from ragft.attacks import SYSTEM_CANARY, load_attacks
 
     assert SYSTEM_CANARY in attacks.canary_system()
     canary = [a for a in load_attacks() if a.kind == "exfiltrate"]

@@ -124,8 +124,7 @@ def test_the_notebook_teaches_the_package_code_verbatim():
 
     import nbformat
 
-    from ragft import vectordb
-    from ragft import distributed
+    from ragft import distributed, vectordb
 
     nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "09_scaling.ipynb", as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code"]

@@ -3,8 +3,8 @@ import math
 import pytest
 
 from ragft import security
-from ragft.chunking import Chunk
 from ragft.calibration import at_threshold, calibration_pool, risk_coverage, threshold_for_risk
+from ragft.chunking import Chunk
 from ragft.security import filter_chunks, flag_instructions, neutralise_delimiters
 
 # ---------------------------------------------------------------------------------------------------------
@@ -75,8 +75,8 @@ GENUINE_FLAGGED = 0  # chunks of the book's own knowledge base that the rules fl
 
 
 def test_no_genuine_chunk_is_flagged():
-    from ragft.data import load_documents
     from ragft.chunking import chunk_by_heading
+    from ragft.data import load_documents
 
     chunks = [c for d in load_documents() for c in chunk_by_heading(d)]
     kept, flagged = filter_chunks(chunks)

@@ -1,6 +1,6 @@
 import pytest
 
-from ragft.stats import bootstrap_rate, format_rate, paired_bootstrap, rate, wilson_interval, Z95
+from ragft.stats import Z95, bootstrap_rate, format_rate, paired_bootstrap, rate, wilson_interval
 
 
 def test_wilson_interval_matches_known_values_and_stays_in_0_1():

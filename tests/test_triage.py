@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from ragft import triage
+from ragft.data import TICKET_VALUES, load_tickets
 from ragft.experiments import triage as triage_experiment
 from ragft.experiments.results import load_stored
-from ragft import triage
-from ragft.data import load_tickets, TICKET_VALUES
 from ragft.triage import is_valid_record, ticket_completion
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,10 +4,9 @@ import json
 import pytest
 
 from ragft import vectordb
-from ragft.data import load_documents, load_questions
 from ragft.chunking import chunk_by_heading
+from ragft.data import load_documents, load_questions
 from ragft.retrieval import Retriever
-
 
 
 @pytest.fixture(scope="module")

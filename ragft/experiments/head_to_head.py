@@ -52,6 +52,7 @@ from ragft.headtohead import (
 from ragft.models import cache_dir, generate, load_embedder, load_generator
 from ragft.raft import raft_examples
 from ragft.rag import Reader
+from ragft.stats import percentiles
 
 # What was tried for the RAG reader, on validation (k sections retrieved; "sentences": the n sentences of
 # those sections most similar to the question; "instructed": a system message that says to answer with
@@ -149,7 +150,7 @@ def serve(system: str, adapter: str | None, reader_settings: dict[str, Any] | No
             generate(model, tokenizer, q, max_new_tokens=MAX_NEW_TOKENS, system=QA_SYSTEM)
         seconds.append(time.perf_counter() - started)
     ms = np.array(seconds[1:]) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+    return {**percentiles(ms, 1),
             "peak_mb": round(rss_mb("VmHWM"), 1), "python_torch_mb": round(baseline, 1)}
 
 

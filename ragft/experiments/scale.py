@@ -34,6 +34,7 @@ from ragft.evaluate import contains_answer
 from ragft.models import cache_dir, chat_prompt, load_embedder, load_generator
 from ragft.rag import answer_questions, build_prompt
 from ragft.retrieval import Retriever
+from ragft.stats import percentiles
 from ragft.vectordb import ChromaRetriever, recall_on_vectors, same_ranking, start_server, stop_server
 
 # in this order: the first paragraphs (numpy's) are the queries and the smallest index
@@ -192,7 +193,7 @@ def _latency_ms(search: Any, questions: Sequence[str]) -> dict[str, float]:
         started = time.perf_counter()
         search(q)
         ms.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+    return percentiles(ms, 2)
 
 
 def database_experiment(embedder: Any, k: int = 3, live: int | None = None) -> dict[str, Any]:
