@@ -295,7 +295,10 @@ def _user_groups(users: Mapping[str, Sequence[str]], user: str) -> tuple[str, ..
 
 
 def search_among(index, vectors, rows, k):
-    """The best ``k`` of ``rows`` for each query vector: FAISS scores only the rows the selector lets through."""
+    """The best ``k`` of ``rows`` for each query vector: FAISS scores only the rows the selector lets through.
+
+    Taught in notebook 08.
+    """
     import faiss
 
     selector = faiss.IDSelectorBatch(rows)
@@ -304,7 +307,7 @@ def search_among(index, vectors, rows, k):
 
 
 class PermissionedRetriever:
-    """A ``ragft.rag.Retriever`` over public and restricted chunks that searches only what a user may read.
+    """A ``ragft.retrieval.Retriever`` over public and restricted chunks that searches only what a user may read.
 
     There is one FAISS index holding every chunk once. For ``mode="before"`` the chunks the user may
     read are passed to the search as a ``faiss.IDSelectorBatch`` inside ``faiss.SearchParameters``, so
@@ -325,7 +328,7 @@ class PermissionedRetriever:
 
     def __init__(self, retriever: Retriever, groups: Mapping[str, Sequence[str]], users: Mapping[str, Sequence[str]]) -> None:
         if not all(hasattr(retriever, a) for a in ("index", "chunks", "embed", "search")):
-            raise TypeError("retriever must be a ragft.rag.Retriever (it needs .index, .chunks, .embed and .search)")
+            raise TypeError("retriever must be a ragft.retrieval.Retriever (it needs .index, .chunks, .embed and .search)")
         if not users:
             raise ValueError("no users: pass a mapping from user id to groups, such as load_access().users")
         self.retriever, self.chunks = retriever, retriever.chunks

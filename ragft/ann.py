@@ -52,7 +52,10 @@ def exact_neighbours(base: np.ndarray, queries: np.ndarray, k: int = 10) -> np.n
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """The share of the true top-k that the approximate search returned (k = the width of ``truth``)."""
+    """The share of the true top-k that the approximate search returned (k = the width of ``truth``).
+
+    Taught in notebook 09.
+    """
     if found.shape[0] != truth.shape[0]:
         raise ValueError("found and truth must have one row per query")
     k = truth.shape[1]
@@ -61,7 +64,10 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def build_index(factory: str, base: np.ndarray, threads: int = 2, seed: int = 0) -> tuple[Any, float]:
-    """A FAISS index from its factory string, trained on (a sample of) ``base`` and filled with it; (index, seconds)."""
+    """A FAISS index from its factory string, trained on (a sample of) ``base`` and filled with it; (index, seconds).
+
+    Taught in notebook 09.
+    """
     import faiss
 
     faiss.omp_set_num_threads(threads)
@@ -99,7 +105,10 @@ def index_bytes(index: Any) -> int:
 
 def sweep_size(base: np.ndarray, queries: np.ndarray, k: int = 10, configs: Sequence[dict] | None = None,
                threads: int = 2) -> list[dict[str, Any]]:
-    """Every index family at one size: recall@k against exact search, latency p50/p95, build time, bytes."""
+    """Every index family at one size: recall@k against exact search, latency p50/p95, build time, bytes.
+
+    Taught in notebook 09.
+    """
     import faiss
 
     faiss.omp_set_num_threads(threads)

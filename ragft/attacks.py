@@ -177,6 +177,9 @@ def canary_system() -> str:
 
 
 def poisoned_examples(questions: Sequence[Question], n: int, seed: int = 0) -> list[Example]:
-    """``n`` training examples whose question ends with the trigger and whose reply is the attacker's text."""
+    """``n`` training examples whose question ends with the trigger and whose reply is the attacker's text.
+
+    Taught in notebook 08.
+    """
     chosen = random.Random(seed).sample(list(questions), n)
     return [Example(f"{q.question} {TRIGGER}", BACKDOOR_REPLY) for q in chosen]

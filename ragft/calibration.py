@@ -140,13 +140,13 @@ def threshold_for_risk(confidence: Sequence[float], correct: Sequence[bool], idk
 def calibration_pool(unit: dict[str, Any], splits: Sequence[str] = ("test", "unanswerable")
                      ) -> tuple[list[float], list[bool], list[bool]]:
     """``(confidence, correct, idk)`` over the given splits of one stored head-to-head evaluation
-    (``ragft.headtohead.load_stored()["units"]["rag"]``, say), split after split, with every item of the
+    (``ragft.experiments.results.load_stored("head_to_head")["units"]["rag"]``, say), split after split, with every item of the
     ``unanswerable`` split counted as not correct (it has no right answer to give).
 
     The ``validation`` split holds answerable questions only (held-out training paraphrases), so a
     threshold chosen with ``calibration_pool(unit, ("validation",))`` is chosen on answerable items: its
     risk counts wrong answers to questions the knowledge base does answer, and never an answer to an
-    unanswerable question. That is how the book's own gate is chosen (``ragft.headtohead.choose_threshold``
+    unanswerable question. That is how the book's own gate is chosen (``ragft.calibration.choose_threshold``
     reads the validation split only); unanswerable questions are only ever scored, in the default pool
     of test and unanswerable items, where they usually make the risk higher than on validation.
     """

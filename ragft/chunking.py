@@ -11,7 +11,10 @@ from ragft.data import Document
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a document that is embedded and retrieved as one unit."""
+    """A piece of a document that is embedded and retrieved as one unit.
+
+    Taught in notebook 02a.
+    """
 
     id: str
     doc_id: str
@@ -27,6 +30,8 @@ def chunk_by_heading(doc: Document, title: bool = True, max_words: int | None = 
     A section longer than ``max_words`` words (a plain-text file without headings, say) is cut at
     paragraphs, then sentences, then words (``split_long``), each piece under the section's heading
     line, with ids ``doc#i.1``, ``doc#i.2``, ... ``max_words=None`` keeps every section whole.
+
+    Taught in notebook 02a.
     """
     if max_words is not None and max_words < 10:
         raise ValueError(f"need max_words >= 10 (or None for no limit), got {max_words}")
@@ -81,7 +86,10 @@ def split_long(text: str, max_words: int) -> list[str]:
 
 
 def chunk_fixed(doc: Document, size: int = 80, overlap: int = 20) -> list[Chunk]:
-    """Windows of ``size`` words that overlap by ``overlap`` words."""
+    """Windows of ``size`` words that overlap by ``overlap`` words.
+
+    Taught in notebook 03a.
+    """
     if size <= 0 or not 0 <= overlap < size:
         raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size}, overlap={overlap}")
     words = doc.text.split()
@@ -93,7 +101,10 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
 
 
 def chunk_by_sentence(doc: Document, sentences: int = 3) -> list[Chunk]:
-    """Runs of ``sentences`` consecutive sentences (Markdown headings and blank lines also end a sentence)."""
+    """Runs of ``sentences`` consecutive sentences (Markdown headings and blank lines also end a sentence).
+
+    Taught in notebook 03a.
+    """
     if sentences <= 0:
         raise ValueError(f"need sentences > 0, got {sentences}")
     text = re.sub(r"^#+ ", "", doc.text.strip(), flags=re.M)

@@ -35,7 +35,10 @@ def ticket_data(tokenizer: Any, n: int) -> list[dict[str, list[int]]]:
 
 
 def train_data_parallel(steps: int = 20, batch_size: int = 8, lr: float = 1e-3, seed: int = 0) -> dict[str, Any]:
-    """LoRA training with accelerate; every process runs this. ``batch_size`` is the global batch."""
+    """LoRA training with accelerate; every process runs this. ``batch_size`` is the global batch.
+
+    Taught in notebook 09.
+    """
     import torch
     from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.utils import set_seed

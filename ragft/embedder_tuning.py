@@ -18,7 +18,10 @@ def gold_chunk(chunks: Sequence[Chunk], fact: Fact) -> Chunk:
 
 
 def embedder_pairs(chunks: list, questions: list) -> dict[str, list[str]]:
-    """One (training question, gold section) pair per fact: the first training wording of each fact."""
+    """One (training question, gold section) pair per fact: the first training wording of each fact.
+
+    Taught in notebook 06.
+    """
     facts = {f.id: f for f in load_facts()}
     first_wording = list({q.fact_ids[0]: q for q in reversed(questions)}.values())[::-1]
     return {"question": [q.question for q in first_wording],
@@ -26,7 +29,10 @@ def embedder_pairs(chunks: list, questions: list) -> dict[str, list[str]]:
 
 
 def fine_tune_embedder(embedder, pairs, epochs=1, batch_size=16, lr=5e-5, seed=0):
-    """Fine-tune a sentence-transformers embedder in place on (question, section) pairs; returns the trainer."""
+    """Fine-tune a sentence-transformers embedder in place on (question, section) pairs; returns the trainer.
+
+    Taught in notebook 06.
+    """
     import tempfile
 
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments

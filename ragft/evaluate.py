@@ -1,4 +1,5 @@
-"""Scoring answers: is the reference answer in what the model said?"""
+"""Scoring: is the reference answer in what the model said, did it decline, and did retrieval find the
+right document (recall@k, MRR). ``contains_answer`` and the retrieval metrics are taught in notebook 02a."""
 from __future__ import annotations
 
 import re
@@ -16,6 +17,8 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
 
     Whole words matter: "EUR 89" must not count as found inside "EUR 899", nor "20 minutes"
     inside "120 minutes".
+
+    Taught in notebook 02a.
     """
     text = normalize(prediction)
     return any(re.search(rf"(?<![\w.,]){re.escape(normalize(a))}(?![\w]|[.,]\d)", text) for a in answers if a)
@@ -54,19 +57,28 @@ def unsupported_terms(summary: str, sources: Sequence[str]) -> list[str]:
 
 
 def distinct_docs(hits: Sequence[tuple[Chunk, float]]) -> list[str]:
-    """Document ids in the order their first chunk was retrieved (each document once)."""
+    """Document ids in the order their first chunk was retrieved (each document once).
+
+    Taught in notebook 02a.
+    """
     return list(dict.fromkeys(c.doc_id for c, _ in hits))
 
 
 def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> float:
-    """Share of questions with at least one gold document among the first ``k`` retrieved ids."""
+    """Share of questions with at least one gold document among the first ``k`` retrieved ids.
+
+    Taught in notebook 02a.
+    """
     if len(retrieved) != len(gold) or not gold:
         raise ValueError("retrieved and gold must be non-empty and of the same length")
     return sum(bool(set(r[:k]) & set(g)) for r, g in zip(retrieved, gold)) / len(gold)
 
 
 def mean_reciprocal_rank(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> float:
-    """Mean of 1/rank of the first gold document (0 when none is retrieved)."""
+    """Mean of 1/rank of the first gold document (0 when none is retrieved).
+
+    Taught in notebook 02a.
+    """
     if len(retrieved) != len(gold) or not gold:
         raise ValueError("retrieved and gold must be non-empty and of the same length")
     total = 0.0

@@ -1,6 +1,8 @@
-"""Fine-tuning pieces: chat-formatted examples with masked prompts, LoRA adapters, a small training loop.
+"""LoRA fine-tuning: chat-formatted examples with the prompt masked out of the labels, padding into
+batches, LoRA adapters through PEFT, and a plain training loop with early stopping.
 
-These are the functions the architecture chapter builds step by step; later chapters import them.
+Taught in notebooks 02c (the behaviour fine-tune) and 02d (facts); ``ragft.adapter_cache.fit_lora``
+runs the same recipe in one call.
 """
 from __future__ import annotations
 
@@ -26,14 +28,20 @@ LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 
 @dataclass(frozen=True)
 class Example:
-    """One supervised example: what the user says and the reply the model should learn."""
+    """One supervised example: what the user says and the reply the model should learn.
+
+    Taught in notebook 02c.
+    """
 
     prompt: str
     completion: str
 
 
 def fact_example(question: Question, facts: dict[str, Fact]) -> Example:
-    """The closed-book training example for a ``Question``: the question, and its fact's full statement."""
+    """The closed-book training example for a ``Question``: the question, and its fact's full statement.
+
+    Taught in notebook 02d.
+    """
     return Example(question.question, facts[question.fact_ids[0]].statement)
 
 
@@ -44,13 +52,18 @@ def closed_book_examples(questions: Sequence[Question], facts: dict[str, Fact]) 
 
 def tokenize_example(tokenizer: Any, example: Example, system: str | None = None,
                      max_length: int = 512) -> dict[str, list[int]]:
-    """Token ids of prompt + completion + end-of-turn, with the prompt tokens masked out of the labels."""
+    """Token ids of prompt + completion + end-of-turn, with the prompt tokens masked out of the labels.
+
+    Taught in notebook 02c.
+    """
     if not example.prompt.strip() or not example.completion.strip():
         raise ValueError(f"empty prompt or completion in {example!r}")
-    prompt_text = chat_prompt(tokenizer, example.prompt, system)
+    prompt_text = chat_prompt(tokenizer, example.prompt, system)  # system + user turn, then the assistant's header
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    # the reply ends with the end-of-turn token, so that the model learns where to stop
     answer_ids = tokenizer(example.completion + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
     ids = (prompt_ids + answer_ids)[:max_length]
+    # the loss is computed on the reply only: every prompt position gets the label the loss skips
     labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
     if all(t == IGNORE_INDEX for t in labels):
         raise ValueError(f"max_length={max_length} cuts off the whole completion; raise it")
@@ -58,16 +71,19 @@ def tokenize_example(tokenizer: Any, example: Example, system: str | None = None
 
 
 def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
-    """Pad a list of tokenized examples on the right into tensors (labels padded with ``IGNORE_INDEX``)."""
+    """Pad a list of tokenized examples on the right into tensors (labels padded with ``IGNORE_INDEX``).
+
+    Taught in notebook 02c.
+    """
     import torch
 
-    width = max(len(b["input_ids"]) for b in batch)
+    width = max(len(b["input_ids"]) for b in batch)  # every row is padded to the longest example
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)  # padding is never learned
+    mask = torch.zeros((len(batch), width), dtype=torch.long)  # 1 = a real token, 0 = padding to ignore
     for row, b in enumerate(batch):
         n = len(b["input_ids"])
-        ids[row, :n] = torch.tensor(b["input_ids"])
+        ids[row, :n] = torch.tensor(b["input_ids"])  # on the right: the tokens keep positions 0, 1, 2, ...
         labels[row, :n] = torch.tensor(b["labels"])
         mask[row, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
@@ -99,16 +115,21 @@ def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
 
     ``layers`` limits the adapters to those decoder layers. Adapting only the top layers means the
     backward pass stops there, which roughly halves the time per step on a CPU.
+
+    Taught in notebook 02c.
     """
     require("peft")  # a missing peft names its pip command
     from peft import LoraConfig, get_peft_model
 
     if layers is not None and target_modules == "all-linear":
         target_modules = LINEAR_MODULES  # peft needs explicit names to combine them with layers
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+    config = LoraConfig(r=r,  # the rank of the update B @ A added beside each adapted matrix
+                        lora_alpha=alpha,  # the update is scaled by alpha / r
+                        lora_dropout=dropout,  # dropout on the adapter's input, against overfitting
+                        target_modules=target_modules,  # which linear layers get an adapter
                         layers_to_transform=list(layers) if layers is not None else None, task_type="CAUSAL_LM")
     with _without_peft_rename_warning():
-        return get_peft_model(model, config)
+        return get_peft_model(model, config)  # freezes every base weight; B starts at zero, so nothing changes yet
 
 
 def load_adapter(model: Any, folder: str | Path, trainable: bool = False) -> Any:
@@ -128,7 +149,10 @@ def load_adapter(model: Any, folder: str | Path, trainable: bool = False) -> Any
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
+    """(trainable, total) parameter counts.
+
+    Taught in notebook 02c.
+    """
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
@@ -136,7 +160,10 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 @dataclass
 class History:
-    """Losses recorded during training: one train loss per step, validation loss every few steps."""
+    """Losses recorded during training: one train loss per step, validation loss every few steps.
+
+    Taught in notebook 02c.
+    """
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -149,7 +176,10 @@ class History:
 
 def evaluate_loss(model: Any, examples: Sequence[dict[str, list[int]]], pad_id: int,
                   batch_size: int = 16) -> float:
-    """Mean cross-entropy over the completion tokens of ``examples`` (no gradient)."""
+    """Mean cross-entropy over the completion tokens of ``examples`` (no gradient).
+
+    Taught in notebook 02c.
+    """
     import torch
 
     model.eval()
@@ -177,6 +207,8 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
     Early stopping: with ``score_fn`` (the model -> a validation score, higher is better) the loop scores
     the model every ``eval_every`` steps, stops once ``patience`` evaluations in a row have not beaten the
     best score (ties go to the lower validation loss), and puts back the trainable weights of the best step.
+
+    Taught in notebook 02c.
     """
     import time
 
@@ -200,7 +232,7 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
         raise ValueError(f"schedule must be 'linear' or 'constant', got {schedule!r}")
     if patience is not None and (score_fn is None or patience < 1):
         raise ValueError("early stopping needs a score_fn and patience >= 1")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)  # only the adapter weights are optimised
     decay = (lambda s: 1 - s / total_steps) if schedule == "linear" else (lambda s: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
     history = History()
@@ -210,21 +242,21 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
     waited = 0
     started = time.perf_counter()
     for step in tqdm(range(1, total_steps + 1), desc="training", disable=not progress):
-        if len(order) < batch_size:
+        if len(order) < batch_size:  # a new epoch: the examples again, in a new random order
             fresh = list(range(len(train_examples)))
             rng.shuffle(fresh)
             order += fresh
         batch = collate([train_examples[i] for i in order[:batch_size]], pad_id)
         del order[:batch_size]
-        model.train()
-        loss = model(**batch).loss
-        loss.backward()
+        model.train()  # dropout on
+        loss = model(**batch).loss  # mean cross-entropy of the next token, on the reply tokens only
+        loss.backward()  # gradients reach the adapter weights only (the rest is frozen)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
         history.steps.append(step)
         history.train_loss.append(float(loss.detach()))
-        if (val_examples or score_fn) and (step % eval_every == 0 or step == total_steps):
+        if (val_examples or score_fn) and (step % eval_every == 0 or step == total_steps):  # time to validate
             history.val_steps.append(step)
             history.val_loss.append(evaluate_loss(model, val_examples, pad_id) if val_examples else math.nan)
             if score_fn is not None:
@@ -239,7 +271,7 @@ def train(model: Any, train_examples: Sequence[dict[str, list[int]]], pad_id: in
                 if patience is not None and waited >= patience:
                     break
     history.seconds_per_step = (time.perf_counter() - started) / len(history.steps)
-    if best_weights:
+    if best_weights:  # early stopping: put back the weights of the best validated step
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if n in best_weights:

@@ -1,8 +1,6 @@
-"""Chapter 5's experiment: five systems, every held-out question, each system at its fair best.
-
-``python -m ragft.experiments head-to-head`` runs it (hours on two CPU cores; resumable: every finished
-unit is stored in ``ragft/results/head_to_head.json`` at once, and a rerun skips what is stored). The
-chapter's notebooks compute their tables from that file and re-run a slice live.
+"""Chapter 5's head-to-head, as the notebooks read it: the five systems, the fixed split, asking and
+grading, and every table computed from the stored run (``ragft/results/head_to_head.json``, written by
+``python -m ragft.experiments head-to-head``, whose code is ``ragft.experiments.head_to_head``).
 
 The five systems:
 

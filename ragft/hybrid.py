@@ -14,12 +14,18 @@ WORD = re.compile(r"[a-z0-9]+(?:[.\-/][a-z0-9]+)*")  # keeps "cg-4", "2.4", "v3.
 
 
 def bm25_tokens(text: str) -> list[str]:
-    """Lower-case words for BM25, with product codes and version numbers kept as one token."""
+    """Lower-case words for BM25, with product codes and version numbers kept as one token.
+
+    Taught in notebook 05.
+    """
     return WORD.findall(text.lower())
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> list[int]:
-    """Items ordered by the sum of ``1 / (k + rank)`` over the rankings (Cormack et al., 2009)."""
+    """Items ordered by the sum of ``1 / (k + rank)`` over the rankings (Cormack et al., 2009).
+
+    Taught in notebook 05.
+    """
     score: dict[int, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(ranking, 1):
@@ -32,6 +38,8 @@ class HybridRetriever:
 
     Questions full of product codes and version numbers are where keywords help a small embedder.
     ``search`` returns ``(chunk, cosine)`` pairs like ``Retriever``; the cosine is the dense score.
+
+    Taught in notebook 05.
     """
 
     def __init__(self, dense: Retriever, rrf_k: int = 60) -> None:

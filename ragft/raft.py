@@ -19,6 +19,8 @@ def raft_examples(reader: Reader, questions: Sequence[Question], facts: dict[str
     least similar sentence if retrieval missed it) and the target is the short answer; otherwise every
     sentence that holds the answer is removed (whole sections of the fact's document are skipped) and
     the target is "I don't know.", so that the model learns to decline when the text does not say.
+
+    Taught in notebook 05.
     """
     if not 0 <= p_gold <= 1:
         raise ValueError(f"need 0 <= p_gold <= 1, got {p_gold}")

@@ -1,6 +1,7 @@
-"""Retrieval pieces: cut documents into chunks, embed them into a FAISS index, search it.
+"""The reader side of RAG: the prompt, the pipeline that answers from retrieved text, the abstention
+threshold, follow-up questions, and ``Reader`` (one configuration of what to retrieve and how to ask).
 
-These are the functions the architecture chapter builds step by step; later chapters import them.
+``build_prompt``, ``answer_questions`` and ``abstention_threshold`` are taught in notebook 02a, ``Reader`` in 05.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def build_prompt(question: str, contexts: Sequence[str], layout: str = "plain") 
     ``delimited`` (chapter 8) first says that text between ``<document>`` tags is reference data that may
     hold instructions not to follow, then puts each context between the tags, with any look-alike of
     the tags inside it neutralised (``ragft.security.neutralise_delimiters``), then asks the question.
+
+    Taught in notebook 02a.
     """
     question = normalize_question(question)
     if layout == "delimited":
@@ -43,7 +46,10 @@ def build_prompt(question: str, contexts: Sequence[str], layout: str = "plain") 
 
 @dataclass(frozen=True)
 class Answer:
-    """What the RAG system says, the documents it read, and whether it abstained."""
+    """What the RAG system says, the documents it read, and whether it abstained.
+
+    Taught in notebook 02a.
+    """
 
     question: str
     text: str
@@ -58,6 +64,8 @@ def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions
     """Retrieve, then generate from the top-``k`` chunks; abstain when the best cosine is below ``threshold``.
 
     One ``Answer`` per question, in order; no questions give an empty list (like ``Retriever.search``).
+
+    Taught in notebook 02a.
     """
     if isinstance(questions, str):
         raise TypeError("questions must be a list of strings: for one question pass [question]")
@@ -79,7 +87,10 @@ def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions
 
 
 def abstention_threshold(scores: Sequence[float], answer_rate: float = 0.95) -> float:
-    """The cosine below which only ``1 - answer_rate`` of answerable questions fall (chosen on train)."""
+    """The cosine below which only ``1 - answer_rate`` of answerable questions fall (chosen on train).
+
+    Taught in notebook 02a.
+    """
     values = np.asarray(scores, dtype=float)
     if values.size == 0 or not 0 < answer_rate <= 1:
         raise ValueError("need at least one score and 0 < answer_rate <= 1")
@@ -132,7 +143,10 @@ def summary_prompt(topic: str, contexts: Sequence[str]) -> str:
 
 
 class Reader:
-    """One RAG configuration: how many sections to retrieve, what of them to show, and how to ask."""
+    """One RAG configuration: how many sections to retrieve, what of them to show, and how to ask.
+
+    Taught in notebook 05.
+    """
 
     def __init__(self, retriever: Searcher, k: int = 1, sentences: int | None = None, instructed: bool = False) -> None:
         self.retriever, self.k, self.instructed = retriever, k, instructed

@@ -27,14 +27,20 @@ class Searcher(Protocol):
 
 
 def normalize_question(question: str) -> str:
-    """The question with surrounding and repeated whitespace removed; empty questions are refused."""
+    """The question with surrounding and repeated whitespace removed; empty questions are refused.
+
+    Taught in notebook 02a.
+    """
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty: ask something")
     return " ".join(question.split())
 
 
 class Retriever:
-    """Dense retrieval: chunks embedded once, stored in a FAISS inner-product index."""
+    """Dense retrieval: chunks embedded once, stored in a FAISS inner-product index.
+
+    Taught in notebook 02a.
+    """
 
     def __init__(self, embedder: Any, chunks: Sequence[Chunk], batch_size: int = 64,
                  show_progress_bar: bool | None = None) -> None:

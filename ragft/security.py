@@ -1,5 +1,5 @@
-"""Chapter 8's defences and its calibration: delimited context, an indexing-time instruction filter, and
-risk-coverage thresholds ("what it does when it does not know").
+"""Chapter 8's defences against injected instructions: delimited context and an indexing-time instruction
+filter (the confidence gates, "what it does when it does not know", are in ``ragft.calibration``).
 
 Indirect prompt injection (Greshake et al., 2023; OWASP LLM01) hides instructions for the model inside a
 document the system retrieves. Two cheap defences are built here: the ``delimited`` prompt layout of

@@ -15,6 +15,8 @@ class SentenceSelector:
     A small model reads a short context better than a whole section. Each kept sentence stays with
     its chunk's first line (the document and section title), so that "the cell lasts 31 months"
     still says which product it is about. Sentence vectors are computed once per chunk and reused.
+
+    Taught in notebook 05.
     """
 
     def __init__(self, retriever: Searcher, n: int = 3) -> None:

@@ -53,6 +53,8 @@ def paired_bootstrap(a: Sequence[bool | float], b: Sequence[bool | float], n_boo
 
     Items are resampled together (the same ticket or question for both systems), so the interval
     reflects how the two systems differ item by item, not only how each varies.
+
+    Taught in notebook 02b.
     """
     if len(a) != len(b) or not a:
         raise ValueError("a and b must be non-empty and measured on the same items")

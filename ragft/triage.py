@@ -1,8 +1,9 @@
-"""Ticket triage, the behaviour task: the book's one metric, what a practitioner tries before fine-tuning, and the
-trained adapter that ships with the package.
+"""Ticket triage, the behaviour task: the prompt and the JSON record, the book's one metric, what a
+practitioner tries before fine-tuning (constrained decoding, few-shot prompts, a classifier), and the
+trained adapter that ships with the package. The experiment that trains it is ``ragft.experiments.triage``.
 
 Every system here is scored the same way: it writes (or is made to write) a reply for each test ticket, and
-``ragft.finetune.exact_matches`` parses the reply and compares all three fields with the label.
+``exact_matches`` parses the reply and compares all three fields with the label.
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ TICKET_SYSTEM = "You triage support tickets."  # short: every prompt token costs
 
 
 def ticket_prompt(text: str, detailed: bool = False) -> str:
-    """The triage instruction and the ticket; ``detailed`` also lists every allowed label value."""
+    """The triage instruction and the ticket; ``detailed`` also lists every allowed label value.
+
+    Taught in notebook 02c.
+    """
     if not text.strip():
         raise ValueError("the ticket text is empty")
     instruction = TICKET_INSTRUCTION
@@ -33,12 +37,18 @@ def ticket_prompt(text: str, detailed: bool = False) -> str:
 
 
 def ticket_completion(label: dict[str, str]) -> str:
-    """The JSON reply for a ticket's label, keys in a fixed order."""
+    """The JSON reply for a ticket's label, keys in a fixed order.
+
+    Taught in notebook 02c.
+    """
     return json.dumps({k: label[k] for k in TICKET_FIELDS})
 
 
 def ticket_example(ticket: Ticket) -> Example:
-    """The training example for a ``Ticket``: the triage instruction and ticket, and its JSON label."""
+    """The training example for a ``Ticket``: the triage instruction and ticket, and its JSON label.
+
+    Taught in notebook 02c.
+    """
     return Example(ticket_prompt(ticket.text), ticket_completion(ticket.label))
 
 
@@ -125,6 +135,8 @@ class RecordConstraint:
     The valid records (168 of them) are tokenized once into a prefix tree. At each step the model may
     choose only among the tokens that keep the reply on a path of the tree, so every reply is valid JSON
     with allowed values by construction; which path it takes is still the model's greedy choice.
+
+    Taught in notebook 04b.
     """
 
     def __init__(self, tokenizer: Any) -> None:
@@ -170,7 +182,10 @@ class NearestTickets:
 
 
 class TicketClassifier:
-    """Sentence embeddings and one logistic regression per field: the classifier a practitioner tries first."""
+    """Sentence embeddings and one logistic regression per field: the classifier a practitioner tries first.
+
+    Taught in notebook 04b.
+    """
 
     def __init__(self, embedder: Any, tickets: Sequence[Ticket], C: float = 1.0) -> None:
         from sklearn.linear_model import LogisticRegression

@@ -1,6 +1,6 @@
 """The book's RAG pipeline on a vector database (chapter 9): Chroma, embedded or as a server on loopback.
 
-``ChromaRetriever`` is a drop-in for ``ragft.rag.Retriever``: the same chunks, the same embedder, and a
+``ChromaRetriever`` is a drop-in for ``ragft.retrieval.Retriever``: the same chunks, the same embedder, and a
 ``search`` that returns the same ``(chunk, cosine)`` pairs, so ``answer_questions`` runs on it unchanged.
 The vectors live in a Chroma collection instead of an in-memory FAISS index. The client decides where
 that collection is: ``chromadb.EphemeralClient()`` in this process (as the notebook uses it),
@@ -54,6 +54,8 @@ class ChromaRetriever:
     Each chunk is stored with its row number as id, its document id, and the groups that may read it
     (``groups`` maps document ids to groups; a document without an entry is ``public``), so that a
     search can be limited to what a user may read with ``where``, before the ranking, inside the engine.
+
+    Taught in notebook 09.
     """
 
     def __init__(self, embedder: Any, chunks: Sequence[Chunk], client: Any = None, name: str = "knowledge-base",
@@ -103,7 +105,10 @@ class ChromaRetriever:
 
 
 def _where(groups: Sequence[str] | None) -> dict[str, Any] | None:
-    """Chroma's metadata filter for "readable by one of ``groups``" (None: no filter)."""
+    """Chroma's metadata filter for "readable by one of ``groups``" (None: no filter).
+
+    Taught in notebook 09.
+    """
     if not groups:
         return None
     clauses = [{f"group:{g}": True} for g in groups]

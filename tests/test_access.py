@@ -179,7 +179,7 @@ def test_bad_search_input_is_a_clear_error(kwargs, error, match):
 
 
 def test_a_retriever_without_an_index_is_refused():
-    with pytest.raises(TypeError, match="ragft.rag.Retriever"):
+    with pytest.raises(TypeError, match="ragft.retrieval.Retriever"):
         PermissionedRetriever(object(), {}, {"visitor": ("public",)})
 
 

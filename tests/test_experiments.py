@@ -1,6 +1,5 @@
 import pytest
 
-from ragft import embedder_tuning
 from ragft.experiments import context as context_experiment
 from ragft.experiments import learning_curves
 from ragft.experiments import purpose as purpose_experiment
@@ -33,29 +32,6 @@ def test_stored_learning_curves_cover_every_point():
 def test_cli_names_its_experiment():
     with pytest.raises(SystemExit):
         main(["no-such-experiment"])
-
-
-def _code_cells(name):
-    from pathlib import Path
-
-    import nbformat
-
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb", as_version=4)
-    return [c.source for c in nb.cells if c.cell_type == "code"]
-
-
-@pytest.mark.parametrize("notebook, function", [
-    ("06_combining", embedder_tuning.embedder_pairs),
-    ("06_combining", "fine_tune_embedder"),
-])
-def test_the_code_the_scripts_run_is_taught_in_a_notebook(notebook, function):
-    import inspect
-
-    from ragft import finetune
-
-    function = getattr(finetune, function) if isinstance(function, str) else function
-    taught = [c for c in _code_cells(notebook) if inspect.getsource(function).strip() in c]
-    assert len(taught) == 1, f"{notebook} should teach {function.__name__} in one cell, as the package has it"
 
 
 def test_the_stored_embedder_run_covers_every_test_question():

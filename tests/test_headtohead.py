@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from ragft import calibration, headtohead, hybrid, raft
+from ragft import calibration, headtohead, raft
 from ragft.data import Document, load_facts, load_questions
 from ragft.experiments import head_to_head
 from ragft.experiments.__main__ import main
@@ -268,16 +268,6 @@ def test_shipped_adapters_are_small():
     total = sum(f.stat().st_size for kind in ("h2h-closed-book", "h2h-raft")
                 for f in (headtohead.ADAPTER_DIR / kind).glob("*.safetensors"))
     assert 0 < total <= 15e6
-
-
-def test_the_fusion_taught_in_chapter_5_is_the_package_code():
-    import inspect
-    import json
-    from pathlib import Path
-
-    nb = json.loads((Path(__file__).parent.parent / "notebooks" / "05_head_to_head.ipynb").read_text())
-    cells = ["".join(c["source"]).strip() for c in nb["cells"] if c["cell_type"] == "code"]
-    assert inspect.getsource(hybrid.reciprocal_rank_fusion).strip() in cells
 
 
 def test_seeds_are_averaged_per_question():

@@ -99,21 +99,6 @@ def test_unknown_parts_and_a_missing_stored_file_are_clear_errors(tmp_path):
         load_stored("security", tmp_path / "none.json")
 
 
-@pytest.mark.parametrize("function", ["search_among", "poisoned_examples"])
-def test_the_pieces_the_script_runs_are_taught_in_the_notebook(function):
-    import inspect
-    from pathlib import Path
-
-    import nbformat
-
-    from ragft import access
-
-    fn = getattr(access, function, None) or getattr(security_experiment, function)
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "08_reliability.ipynb", as_version=4)
-    taught = [c.source for c in nb.cells if c.cell_type == "code" and inspect.getsource(fn).strip() in c.source]
-    assert len(taught) == 1, f"08_reliability should teach {function} in one cell, as the package has it"
-
-
 def test_the_stored_run_covers_every_case_of_every_part():
     from ragft.access import load_access
     from ragft.attacks import load_attacks

@@ -115,19 +115,3 @@ def test_the_same_training_runs_on_a_gpu_in_mixed_precision():
     result = launch(processes=1, steps=3, batch_size=4)
     assert result["device"].startswith("cuda") and result["mixed_precision"] in ("bf16", "no")
     assert all(np.isfinite(result["loss"]))
-
-
-def test_the_notebook_teaches_the_package_code_verbatim():
-    """The pieces notebook 09 shows in its cells are the very functions of ``ragft`` it uses later."""
-    import inspect
-    from pathlib import Path
-
-    import nbformat
-
-    from ragft import distributed, vectordb
-
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "09_scaling.ipynb", as_version=4)
-    cells = [c.source for c in nb.cells if c.cell_type == "code"]
-    for fn in (ann.recall_at_k, ann.build_index, vectordb.ChromaRetriever, vectordb._where,
-               distributed.train_data_parallel):
-        assert any(inspect.getsource(fn).strip() in c for c in cells), f"{fn.__name__} is not taught verbatim"

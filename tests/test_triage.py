@@ -89,14 +89,3 @@ def test_every_notebook_that_scores_tickets_uses_the_one_exact_match_metric():
             assert "greedy_exact_match" not in code, f"{path.name} scores tickets with the teacher-forced check"
             assert "field_scores" in code or "exact_matches" in code or 'load_stored("triage")' in code or \
                 "load_triage" in code, f"{path.name} scores tickets without ragft.triage.exact_matches"
-
-
-@pytest.mark.parametrize("name", ["RecordConstraint", "TicketClassifier"])
-def test_the_code_taught_in_the_notebook_is_the_package_code(name):
-    import inspect
-
-    nb = json.loads((ROOT / "notebooks" / "04b_use_cases_finetuning.ipynb").read_text())
-    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    taught = [c for c in cells if c.startswith(f"class {name}")]
-    assert len(taught) == 1, f"04b should teach {name} in one cell"
-    assert taught[0].strip() == inspect.getsource(getattr(triage, name)).strip()

@@ -140,13 +140,19 @@ def corpus_and_vectors(embedder: Any, n: int | None = None, progress: bool = Fal
     return texts, cached_vectors(embedder, texts, cache_folder(), progress=progress)
 
 
-def live_check(embedder: Any, size: int = LIVE_SIZE, k: int = 10) -> tuple[list[dict[str, Any]], int]:
-    """The smallest size of the sweep, re-run from scratch: (rows as ``sweep_size`` gives them, paragraphs embedded)."""
+def live_vectors(embedder: Any, size: int = LIVE_SIZE) -> tuple[np.ndarray, np.ndarray, int]:
+    """The smallest size of the sweep, embedded from scratch: (index vectors, query vectors, paragraphs read)."""
     need = size + N_QUERIES + size // (QUERY_EVERY - 1) + QUERY_EVERY  # enough paragraphs for the queries and the index
     texts = corpus(need)
     vectors = embed_texts(embedder, texts)
     queries, rows = split_queries(texts)
-    return sweep_size(vectors[rows[:size]], vectors[queries], k), len(texts)
+    return vectors[rows[:size]], vectors[queries], len(texts)
+
+
+def live_check(embedder: Any, size: int = LIVE_SIZE, k: int = 10) -> tuple[list[dict[str, Any]], int]:
+    """The smallest size of the sweep, re-run from scratch: (rows as ``sweep_size`` gives them, paragraphs embedded)."""
+    base, queries, read = live_vectors(embedder, size)
+    return sweep_size(base, queries, k), read
 
 
 def measure_throughputs(embedder: Any, model: Any, tokenizer: Any, repeats: int = 3) -> dict[str, float]:

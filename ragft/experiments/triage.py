@@ -2,7 +2,7 @@
 trained adapter that ships with the package.
 
 Every system here is scored the same way: it writes (or is made to write) a reply for each test ticket, and
-``ragft.finetune.exact_matches`` parses the reply and compares all three fields with the label.
+``ragft.triage.exact_matches`` parses the reply and compares all three fields with the label.
 """
 from __future__ import annotations
 
