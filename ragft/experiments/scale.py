@@ -149,12 +149,6 @@ def live_vectors(embedder: Any, size: int = LIVE_SIZE) -> tuple[np.ndarray, np.n
     return vectors[rows[:size]], vectors[queries], len(texts)
 
 
-def live_check(embedder: Any, size: int = LIVE_SIZE, k: int = 10) -> tuple[list[dict[str, Any]], int]:
-    """The smallest size of the sweep, re-run from scratch: (rows as ``sweep_size`` gives them, paragraphs embedded)."""
-    base, queries, read = live_vectors(embedder, size)
-    return sweep_size(base, queries, k), read
-
-
 def measure_throughputs(embedder: Any, model: Any, tokenizer: Any, repeats: int = 3) -> dict[str, float]:
     """The rates the cost model needs, measured here: chunks embedded per second (the book's 230 sections),
     prompt tokens read per second (a 3-section RAG prompt), new tokens written per second (greedy, batch 1)."""
