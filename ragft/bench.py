@@ -17,7 +17,7 @@ import numpy as np
 from ragft.chunking import chunk_by_heading
 from ragft.data import load_documents, load_questions, load_tickets
 from ragft.finetune import Example, add_lora, tokenize_example, train
-from ragft.models import load_embedder, load_generator
+from ragft.models import ANSWER_TOKENS, load_embedder, load_generator
 from ragft.rag import answer_questions
 from ragft.retrieval import Retriever
 from ragft.stats import percentiles
@@ -69,7 +69,7 @@ def run(n_questions: int = 20, lora_steps: int = 10, repeats: int = 3) -> dict[s
     answer_times = []
     for q in questions[:n_questions]:
         t = time.perf_counter()
-        answer_questions(retriever, model, tokenizer, [q], k=1, max_new_tokens=32)
+        answer_questions(retriever, model, tokenizer, [q], k=1, max_new_tokens=ANSWER_TOKENS)
         answer_times.append(time.perf_counter() - t)
 
     prompt = "Write a short paragraph about greenhouse sensors."
@@ -98,7 +98,7 @@ def run(n_questions: int = 20, lora_steps: int = 10, repeats: int = 3) -> dict[s
         },
         "retrieval_latency": {"questions": len(search_times), "k": 3, **_percentiles(search_times),
                               "faiss_search_only": _percentiles(index_times)},
-        "answer_latency": {"questions": len(answer_times), "k": 1, "max_new_tokens": 32,
+        "answer_latency": {"questions": len(answer_times), "k": 1, "max_new_tokens": ANSWER_TOKENS,
                            **_percentiles(answer_times)},
         "generation": {"new_tokens": int(new_tokens), "tokens_per_s": round(new_tokens / gen_seconds, 1)},
         "lora": {"steps": len(history.steps), "batch_size": 8, "rank": 8, "layers": "all 30",

@@ -54,7 +54,7 @@ class Requirements:
 
 SHARES = frozenset({  # the Evidence fields that are shares of questions, checked to lie in 0..1
     "rag_accuracy", "finetuned_accuracy", "rag_hallucination", "finetuned_hallucination",
-    "format_accuracy_finetuned", "format_accuracy_base", "format_accuracy_classifier",
+    "format_accuracy_finetuned", "format_accuracy_base", "format_accuracy_classifier", "format_accuracy_few_shot",
     "rag_leak_unfiltered", "rag_leak_filtered", "finetuned_leak", "finetuned_recall_deleted",
     "injection_success_plain", "injection_success_defended",
 })
@@ -75,11 +75,14 @@ class Evidence:
     retrain_seconds: float | None = None  # time for a fine-tune to absorb an update
     rag_accuracy: float | None = None  # on new facts, 0..1
     finetuned_accuracy: float | None = None  # closed book on new facts (held-out wording), 0..1
-    rag_hallucination: float | None = None  # share of confident wrong answers with retrieval, 0..1
+    rag_hallucination: float | None = None  # share of wrong answers with retrieval when it answers everything, 0..1
     finetuned_hallucination: float | None = None  # the same for a closed-book fine-tune, 0..1
     format_accuracy_finetuned: float | None = None  # structured-output exact match after fine-tuning, 0..1
     format_accuracy_base: float | None = None  # the same, before fine-tuning, 0..1
     format_accuracy_classifier: float | None = None  # the same for embeddings + logistic regression, 0..1
+    format_accuracy_few_shot: float | None = None  # the same for the best few-shot prompt of the base model, 0..1
+    retrieval_ms: float | None = None  # median time of the retrieval step alone (search and prompt building)
+    prompt_reading_ms: float | None = None  # median extra time to read the retrieved text in the prompt
     # Chapter 8 (reliability and security); leak rates are over questions about documents the user may not read
     rag_leak_unfiltered: float | None = None  # share answered with the restricted fact, RAG without a filter, 0..1
     rag_leak_filtered: float | None = None  # the same with the permission filter before the search, 0..1
@@ -150,8 +153,9 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
                        f"fine-tune {_pct(ev.finetuned_accuracy)}")
             if (ev.rag_hallucination is not None and ev.finetuned_hallucination is not None
                     and ev.finetuned_hallucination > ev.rag_hallucination):
-                numbers += (f", but the fine-tune gave a confident wrong answer {_pct(ev.finetuned_hallucination)} "
-                            f"of the time against {_pct(ev.rag_hallucination)} with retrieval")
+                numbers += (f", and answering every question the fine-tune's answers were wrong "
+                            f"{_pct(ev.finetuned_hallucination)} of the time against {_pct(ev.rag_hallucination)} "
+                            "with retrieval")
         else:
             numbers = ""
         reasons.append(f"Facts must come from your documents{numbers}; only retrieval can show where an answer "
@@ -202,8 +206,13 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         reasons.append(f"Answers need a format or style the base model does not follow: "
                        f"a fine-tune learns it from your {n} labelled example{'s' * (n != 1)}{numbers}.")
         if n < MIN_EXAMPLES:
+            few = ev.format_accuracy_few_shot
+            measured = (f"; in the book's runs the best few-shot prompt of the base model (the most similar "
+                        f"labelled examples, held to valid records) reached {_pct(few)} exact match"
+                        + (f" against the fine-tune's {_pct(ev.format_accuracy_finetuned)}"
+                           if ev.format_accuracy_finetuned is not None else "") if few is not None else "")
             warnings.append(f"Only {n} labelled example{'s' * (n != 1)}: collect about 100-200 "
-                            "or try few-shot prompting first.")
+                            f"(the book's adapter learnt from 160), or try few-shot prompting first{measured}.")
         # Chapter 4: on a fixed label set, a classifier on sentence embeddings is the cheap first try.
         if ev.format_accuracy_classifier is not None and ev.format_accuracy_finetuned is not None:
             warnings.append(f"If the output is a fixed set of labels, try a classifier on sentence embeddings first: "
@@ -261,12 +270,17 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
                         "the instructions in the prompt, and give the model no secrets or tools it must not use.")
     # Latency: only warn about numbers that were measured, never invented ones.
     if retrieval and ev.rag_latency_ms is not None and ev.rag_latency_ms > req.latency_budget_ms:
-        warnings.append(f"Retrieval-augmented answers took {_ms(ev.rag_latency_ms)} at p50, over the budget of "
-                        f"{_ms(req.latency_budget_ms)}: shorten the contexts, retrieve fewer passages (k=1) "
-                        "or use a GPU.")
+        split = (f" (of which the search took {_ms(ev.retrieval_ms)} and reading the retrieved text "
+                 f"{_ms(ev.prompt_reading_ms)})" if ev.retrieval_ms is not None and ev.prompt_reading_ms is not None
+                 else "")
+        warnings.append(f"Retrieval-augmented answers took {_ms(ev.rag_latency_ms)} at p50 on the book's 2-core "
+                        f"CPU{split}, over the budget of {_ms(req.latency_budget_ms)}: most of an answer's time is "
+                        "writing it, so shorter answers and shorter retrieved text help most; the book did not "
+                        "measure faster hardware.")
     if not retrieval and ev.closed_book_latency_ms is not None and ev.closed_book_latency_ms > req.latency_budget_ms:
-        warnings.append(f"Closed-book answers took {_ms(ev.closed_book_latency_ms)} at p50, over the budget of "
-                        f"{_ms(req.latency_budget_ms)}: shorten the outputs, use a smaller model or a GPU.")
+        warnings.append(f"Closed-book answers took {_ms(ev.closed_book_latency_ms)} at p50 on the book's 2-core CPU, "
+                        f"over the budget of {_ms(req.latency_budget_ms)}: shorter outputs are faster; the book did "
+                        "not measure faster hardware.")
     # The book's LoRA runs trained a small model on a CPU; bigger models need a GPU.
     if training and req.hardware == "cpu":
         warnings.append("LoRA fine-tunes a small model like the book's on a CPU, but a larger model needs a GPU.")

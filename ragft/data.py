@@ -80,6 +80,7 @@ class Ticket:
     id: str
     text: str
     label: dict[str, str] = field(default_factory=dict)
+    template: str = ""  # the hand-written template it was made from: tickets of one template are not independent
 
 
 def data_dir() -> Path:

@@ -174,6 +174,24 @@ class History:
     best_step: int | None = None  # the step whose adapter weights were kept (early stopping)
 
 
+def stop_reason(record: dict[str, Any]) -> str:
+    """Why a training run ended, from what it stored: its step budget ``max_steps``, the ``steps_run``, the
+    ``best_step`` whose weights were kept (None without validation) and its ``recipe``'s ``patience`` (None:
+    no early stopping).
+
+    Taught in notebook 04b.
+    """
+    budget, ran, best = record["max_steps"], record["steps_run"], record.get("best_step")
+    patience = record.get("recipe", {}).get("patience", "unrecorded")
+    kept = f"; kept step {best}" + (" (the last)" if best == ran else "") if best is not None else ""
+    if ran < budget:
+        why = f", after {patience} validations without a better score" if isinstance(patience, int) else ""
+        return f"early stop: step {ran} of {budget}{why}{kept}"
+    if patience is None or best is None:
+        return f"fixed budget: all {budget} steps, no early stopping{kept}"
+    return f"budget: all {budget} steps, before early stopping triggered{kept}"
+
+
 def evaluate_loss(model: Any, examples: Sequence[dict[str, list[int]]], pad_id: int,
                   batch_size: int = 16) -> float:
     """Mean cross-entropy over the completion tokens of ``examples`` (no gradient).

@@ -31,17 +31,17 @@ from ragft.data import Document, Fact, Question, apply_update, load_documents, l
 from ragft.evaluate import contains_answer, is_abstention
 from ragft.finetune import QA_SYSTEM, load_adapter
 from ragft.hybrid import HybridRetriever
-from ragft.models import generate
+from ragft.models import ANSWER_TOKENS, generate
 from ragft.rag import Reader
 from ragft.retrieval import Retriever
-from ragft.stats import bootstrap_rate, paired_bootstrap, rate
+from ragft.stats import bootstrap_rate, cluster_bootstrap, paired_bootstrap, rate
 
 SYSTEMS = ("base", "rag", "finetuned", "rag+finetuned", "raft")
 READS = ("rag", "rag+finetuned", "raft")  # the systems that read retrieved text
 TRAINED = {"finetuned": "closed-book", "rag+finetuned": "closed-book", "raft": "raft"}
 SEEDS = (0, 1, 2)
 UNSEEN_SHARE = 0.2
-MAX_NEW_TOKENS = 32
+MAX_NEW_TOKENS = ANSWER_TOKENS
 
 
 ADAPTER_DIR = Path(__file__).parent / "adapters"
@@ -234,6 +234,23 @@ def compare(results: dict[str, Any], a: str, b: str, part: str = "test", seed_in
         return seed_mean([correct(r, part, gated) for r in rs])
 
     return paired_bootstrap(scores(a), scores(b))
+
+
+def documents_of(results: dict[str, Any], part: str = "test") -> list[str]:
+    """Per stored question of ``part``, the document that holds its answer: the cluster of a clustered interval."""
+    split = {"test": "test", "updates": "updates"}[part]
+    by_id = {q.id: q for q in load_questions(split)}
+    return [by_id[i].doc_ids[0] for i in results["question_ids"][part]]
+
+
+def clustered(results: dict[str, Any], pairs: Sequence[tuple[str, str]] = ()) -> dict[str, dict[str, float]]:
+    """Test accuracy per system, and the paired differences of ``pairs``, with 95 % intervals that resample
+    the documents (``ragft.stats.cluster_bootstrap``): questions about one document are not independent."""
+    docs = documents_of(results)
+    scores = {s: seed_mean([correct(r) for r in runs(results, s)]) for s in SYSTEMS}
+    out = {s: cluster_bootstrap(v, docs) for s, v in scores.items()}
+    out.update({f"{a} - {b}": cluster_bootstrap(scores[a], docs, scores[b]) for a, b in pairs})
+    return out
 
 
 def fact_groups(results: dict[str, Any]) -> dict[str, list[int]]:

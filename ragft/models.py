@@ -37,6 +37,10 @@ ENV_CACHE = "RAGFT_CACHE"
 ENV_REPLY_CACHE = "RAGFT_REPLY_CACHE"
 ENV_EMBED_CACHE = "RAGFT_EMBED_CACHE"
 
+# The reader's budget for every answered question in the book: at most this many new tokens per reply.
+# One number everywhere, so that no chapter scores a reply cut off by a smaller budget as wrong.
+ANSWER_TOKENS = 32
+
 
 class ModelPackageMissing(ImportError):
     """A weight package is not installed; the message names the install command."""

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ragft.models import generate
+from ragft.models import ANSWER_TOKENS, generate
 from ragft.retrieval import Retriever, Searcher, normalize_question
 from ragft.security import delimited_prompt
 from ragft.selection import SentenceSelector
@@ -59,7 +59,7 @@ class Answer:
 
 
 def answer_questions(retriever: Retriever, model: Any, tokenizer: Any, questions: Sequence[str], k: int = 1,
-                     threshold: float | None = None, layout: str = "plain", max_new_tokens: int = 32,
+                     threshold: float | None = None, layout: str = "plain", max_new_tokens: int = ANSWER_TOKENS,
                      batch_size: int = 16) -> list[Answer]:
     """Retrieve, then generate from the top-``k`` chunks; abstain when the best cosine is below ``threshold``.
 

@@ -723,7 +723,8 @@ def main():
     for split, rows in splits.items():
         with open(OUT / f"{split}.jsonl", "w", encoding="utf-8", newline="\n") as f:
             for i, row in enumerate(rows, 1):
-                rec = {"id": f"tk-{split}-{i:03d}", "text": row["text"], "label": row["label"]}
+                rec = {"id": f"tk-{split}-{i:03d}", "text": row["text"], "label": row["label"],
+                       "template": row["template"]}
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     n_tpl = Counter((t["cat"], t["split"]) for t in TEMPLATES)
     print("templates per category (train-only / test-only):")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from ragft.adapter_cache import adapter_cache_dir, clear_adapter_cache
 from ragft.experiments import context, embedder, head_to_head, learning_curves, purpose, scale, security, triage
+from ragft.experiments.results import record_run_seconds
 
 EXPERIMENTS = ["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage", "scale"]
 
@@ -31,6 +33,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.quick and args.out is None:
         raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
+    started = time.perf_counter()
+    # a resumable experiment keeps what its file holds: then the time recorded is that of the resumed part only
+    resumable = {"head-to-head": head_to_head.STORED, "security": security.STORED, "scale": scale.STORED,
+                 "triage": triage.STORED}
+    target = args.out or resumable.get(args.experiment)
+    resumed = args.experiment in resumable and target is not None and Path(target).is_file()
     if args.experiment == "learning-curves":
         out = args.out or learning_curves.STORED
         learning_curves.learning_curves(out)
@@ -60,6 +68,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--seeds must start with {head_to_head.SEEDS[0]}, the seed whose adapters ship")
         head_to_head.run(out, seeds=seeds, quick=args.quick,
                          adapter_out=out.parent / "adapters" if args.quick else head_to_head.ADAPTER_DIR)
+    label = ("quick " if args.quick else "") + ("resumed " if resumed else "") + (
+        "parts " + " ".join(args.parts) if args.parts else "seeds " + " ".join(map(str, args.seeds)) if args.seeds
+        else "all")
+    record_run_seconds(out, label, time.perf_counter() - started)
     print(f"wrote {out}")
 
 

@@ -49,7 +49,7 @@ from ragft.headtohead import (
     updated_documents,
     updated_facts,
 )
-from ragft.models import cache_dir, generate, load_embedder, load_generator
+from ragft.models import cache_dir, chat_prompt, generate, load_embedder, load_generator
 from ragft.raft import raft_examples
 from ragft.rag import Reader
 from ragft.stats import percentiles
@@ -152,6 +152,53 @@ def serve(system: str, adapter: str | None, reader_settings: dict[str, Any] | No
     ms = np.array(seconds[1:]) * 1000
     return {**percentiles(ms, 1),
             "peak_mb": round(rss_mb("VmHWM"), 1), "python_torch_mb": round(baseline, 1)}
+
+
+LATENCY_SPLIT_QUESTIONS = 30  # test questions timed for claim 2 (each: 3 systems, prompt reading and 32 tokens)
+
+
+def latency_split(model: Any, tokenizer: Any, readers: dict[str, Reader | None], questions: Sequence[str],
+                  new_tokens: int = MAX_NEW_TOKENS, repeats: int = 2) -> dict[str, Any]:
+    """Claim 2's latency, split: per question and system, the milliseconds of retrieval (search and prompt
+    building), of reading the prompt (one forward pass over it) and of writing exactly ``new_tokens`` tokens.
+
+    Every system writes the same number of tokens (``min_new_tokens`` = ``max_new_tokens``), so the totals
+    differ only by what the approach adds: retrieval and a longer prompt. All prompts run on the base model:
+    a merged LoRA adapter has the base model's shape and cost. The fastest of ``repeats`` runs counts; the
+    first question warms up and is not stored.
+    """
+    import torch
+
+    def ms(fn: Callable[[], Any], times: int) -> float:
+        best = math.inf
+        for _ in range(times):
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        return round(best * 1000, 1)
+
+    rows: dict[str, dict[str, list[float]]] = {
+        s: {"retrieval_ms": [], "prompt_tokens": [], "prompt_ms": [], "generate_ms": []} for s in readers}
+    for i, q in enumerate([questions[0], *questions]):
+        for system, reader in readers.items():
+            if reader is None:
+                retrieval, prompt, instruction = 0.0, q, QA_SYSTEM
+            else:
+                retrieval = ms(lambda: reader.prompts([q]), repeats)
+                prompt, instruction = reader.prompts([q])[0][0], reader.system
+            ids = tokenizer(chat_prompt(tokenizer, prompt, instruction), return_tensors="pt")
+            with torch.no_grad():
+                reading = ms(lambda: model(**ids), repeats)
+                writing = ms(lambda: model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                                    do_sample=False, pad_token_id=tokenizer.pad_token_id), 1)
+            if i == 0:
+                continue  # warm-up
+            row = rows[system]
+            row["retrieval_ms"].append(retrieval)
+            row["prompt_tokens"].append(int(ids["input_ids"].shape[1]))
+            row["prompt_ms"].append(reading)
+            row["generate_ms"].append(writing)  # reading the prompt, then writing new_tokens tokens
+    return {"questions": len(questions), "new_tokens": new_tokens, "systems": rows}
 
 
 def measure_serving(system: str, adapter: str | None, reader_settings: dict[str, Any] | None,
@@ -323,8 +370,8 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
                                      "updates": grade(replies(tuned, tokenizer, setup.updates, None), setup.updates)})
             model = tuned.unload()
         if seed == seeds[0]:
-            if not quick or adapter_out != ADAPTER_DIR:
-                ship_adapters(work, seed, adapter_out)
+            if (not quick or adapter_out != ADAPTER_DIR) and adapter_folder("closed-book", seed).is_dir():
+                ship_adapters(work, seed, adapter_out)  # a resumed run that trained nothing keeps the shipped ones
             if needs("serving"):
                 sample = [q.question for q in setup.test[:3 if quick else latency_questions]]
                 settings = {**RAG_CONFIGS[best], "hybrid": chosen_retrieval == "hybrid"}
@@ -338,6 +385,10 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
                                                sample) for s in SYSTEMS}
 
                 unit("serving", serving)
+            if needs("latency split"):
+                timed = [q.question for q in setup.test[:3 if quick else LATENCY_SPLIT_QUESTIONS]]
+                unit("latency split", lambda: latency_split(
+                    model, tokenizer, {"finetuned": None, "rag": reader, "raft": sentence_reader}, timed))
     results["seeds"] = [s for s in SEEDS if all(f"{n} seed {s}" in units
                                                 for n in ("finetuned", "rag+finetuned", "raft", "raft closed"))]
     save()

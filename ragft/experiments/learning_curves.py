@@ -15,7 +15,7 @@ from ragft.adapter_cache import fit_lora
 from ragft.data import load_facts, load_questions
 from ragft.evaluate import accuracy
 from ragft.finetune import QA_SYSTEM, fact_example
-from ragft.models import generate, load_generator
+from ragft.models import ANSWER_TOKENS, generate, load_generator
 
 PARAPHRASES = (1, 2, 3)
 N_FACTS = 24
@@ -47,7 +47,7 @@ def facts_point(model: Any, tokenizer: Any, paraphrases: int, epochs: float = 4.
                               steps=steps, batch_size=batch_size, lr=lr, seed=seed)
 
     def score(questions: list) -> float:
-        replies = generate(tuned, tokenizer, [q.question for q in questions], max_new_tokens=32, system=QA_SYSTEM,
+        replies = generate(tuned, tokenizer, [q.question for q in questions], max_new_tokens=ANSWER_TOKENS, system=QA_SYSTEM,
                            batch_size=16)
         return round(accuracy(replies, [q.answers for q in questions]), 4)
 

@@ -50,3 +50,18 @@ def load_partial(path: str | Path) -> dict[str, Any]:
     """What a resumable experiment has stored at ``path`` so far (``{}`` when it has not started)."""
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_run_seconds(path: str | Path, label: str, seconds: float) -> None:
+    """Add how long one command took (wall clock) to the stored file, under ``run_seconds[label]``:
+    ``label`` is "all" for a full run, or the parts or seeds a partial run did (a resumable run adds one
+    entry per command). The book quotes a script's run time from here, never from memory."""
+    path = Path(path)
+    results = load_partial(path)
+    if not results:
+        return
+    runs = results.get("run_seconds")
+    results["run_seconds"] = {**(runs if isinstance(runs, dict) else {}), label: round(seconds, 1)}
+    text = path.read_text()
+    save_stored(path, results, indent=1 if text.startswith("{\n") else None)
+

@@ -51,13 +51,13 @@ from ragft.evaluate import contains_answer
 from ragft.experiments.learning_curves import chosen_facts
 from ragft.finetune import QA_SYSTEM, fact_example
 from ragft.headtohead import load_h2h_adapter
-from ragft.models import generate, load_embedder, load_generator
+from ragft.models import ANSWER_TOKENS, generate, load_embedder, load_generator
 from ragft.rag import ABSTAIN, build_prompt
 from ragft.retrieval import Retriever
 from ragft.security import filter_chunks, flag_instructions
 
 PARTS = ("access", "finetune", "injection", "backdoor")
-MAX_NEW_TOKENS = 32
+MAX_NEW_TOKENS = ANSWER_TOKENS
 K = 1  # chunks per prompt: the book's RAG default (chapter 2)
 
 # Fine-tuning on the restricted facts: chapter 5's validated closed-book recipe (lr 3e-3, rank 8, top 8

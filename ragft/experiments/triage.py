@@ -105,7 +105,8 @@ def train_recipe(model: Any, tokenizer: Any, fit: Sequence[Any], val: Sequence[A
         eval_every=EVAL_EVERY, seed=seed, steps=steps, schedule=recipe.get("schedule", "constant"),
         score_fn=score if select else None, patience=recipe.get("patience", patience) if select else None,
         progress=False))
-    return model, {"recipe": recipe, "tickets": len(fit), "batch_size": BATCH_SIZE, "max_steps": steps,
+    return model, {"recipe": {**recipe, "patience": recipe.get("patience", patience) if select else None},
+                   "tickets": len(fit), "batch_size": BATCH_SIZE, "max_steps": steps,
                    "steps_run": len(history.steps), "best_step": history.best_step,
                    "train_loss": [round(x, 4) for x in history.train_loss], "val_steps": history.val_steps,
                    "val_loss": [round(x, 4) for x in history.val_loss],

@@ -1,0 +1,248 @@
+"""The source articles' comparative claims, numbered once, and each one's verdict computed from the stored results.
+
+A verdict is never typed. For a claim about a difference, it follows the book's one rule: **supported** when
+the 95 % interval of the difference excludes zero in the claimed direction, **opposite** when it excludes
+zero the other way, **not supported** when it includes zero. A claim with several parts is **partly
+supported** when some parts are supported and some not. A claim about a threshold (a cost ratio, a share)
+states its threshold in ``rule``. ``judge`` returns one ``Judgement`` per claim, with the numbers it used.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ragft.data import load_tickets
+from ragft.finetune import stop_reason
+from ragft.headtohead import clustered, correct, documents_of, runs
+from ragft.stats import cluster_bootstrap, paired_bootstrap, rate
+from ragft.triage import is_valid_record
+
+SUPPORTED, NOT_SUPPORTED, OPPOSITE, PARTLY, UNTESTED = (
+    "supported", "not supported", "opposite", "partly supported", "not tested yet")
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    text: str  # the claim in one sentence, paraphrased from the articles
+    chapter: str  # the page that tests it (``book/<chapter>.md``)
+
+
+CLAIMS = [
+    Claim(1, "RAG answers from up-to-date data without retraining; a fine-tuned model must be retrained to learn a "
+             "change.", "head_to_head"),
+    Claim(2, "RAG adds latency, the retrieval step; fine-tuning keeps latency low.", "head_to_head"),
+    Claim(3, "Fine-tuning is resource-intensive, and parameter-efficient methods cut its cost drastically.",
+          "architecture"),
+    Claim(4, "Fine-tuning has low computational requirements and RAG high ones (one article); the others say the "
+             "opposite.", "choosing"),
+    Claim(5, "RAG needs a large database.", "scaling"),
+    Claim(6, "Fine-tuning risks overfitting.", "training_data"),
+    Claim(7, "Fine-tuning gives high precision and consistency on narrow tasks (format, labels).", "use_cases"),
+    Claim(8, "Combining RAG and fine-tuning beats either alone.", "combining"),
+    Claim(9, "Large data and high precision call for RAG; small data and flexibility for fine-tuning.", "choosing"),
+    Claim(10, "Relying on external data brings security risks that need controls.", "reliability"),
+    Claim(11, "Fine-tuning is the way to a distinct communication style (a house style).", "use_cases"),
+    Claim(12, "Both approaches suit summarisation: RAG for documents, fine-tuning for a domain's summaries.",
+          "use_cases"),
+]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    claim: Claim
+    measured: str  # the numbers the verdict rests on, with their 95 % intervals and sample sizes
+    verdict: str
+    rule: str  # how the verdict follows from the numbers
+
+
+def direction(interval: dict[str, float], claimed: int = 1) -> str:
+    """The verdict on a difference claimed to be positive (``claimed=1``) or negative (``-1``)."""
+    low, high = interval["low"] * claimed, interval["high"] * claimed
+    if claimed < 0:
+        low, high = high, low
+    return SUPPORTED if low > 0 else OPPOSITE if high < 0 else NOT_SUPPORTED
+
+
+def combine(parts: Sequence[str]) -> str:
+    """One verdict for a claim of several parts: all supported, none, some, or all the opposite."""
+    if all(p == SUPPORTED for p in parts):
+        return SUPPORTED
+    if all(p == OPPOSITE for p in parts):
+        return OPPOSITE
+    return PARTLY if any(p == SUPPORTED for p in parts) else NOT_SUPPORTED
+
+
+def _diff(d: dict[str, float]) -> str:
+    value = d["diff"] if "diff" in d else d["mean"]
+    return f"{value:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def _rate(outcomes: Sequence[bool]) -> str:
+    r = rate(outcomes)
+    return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (n={r['n']})"
+
+
+def _share(values: Sequence[bool]) -> float:
+    return sum(values) / len(values)
+
+
+def latency_difference(h2h: dict[str, Any], a: str = "rag", b: str = "finetuned") -> dict[str, Any] | None:
+    """Claim 2's measurement: per question, total milliseconds (retrieval + reading the prompt + writing the
+    same number of tokens) of ``a`` minus ``b``, with a paired bootstrap interval; and the parts' medians."""
+    split = h2h["units"].get("latency split")
+    if split is None:
+        return None
+    rows = split["systems"]
+
+    def total(system: str) -> list[float]:
+        r = rows[system]
+        return [x + y for x, y in zip(r["retrieval_ms"], r["generate_ms"])]
+
+    parts = {s: {k: statistics.median(v) for k, v in rows[s].items()} for s in rows}
+    return {"difference": paired_bootstrap(total(a), total(b)), "median_total": {s: statistics.median(total(s))
+                                                                                 for s in rows},
+            "parts": parts, "questions": split["questions"], "new_tokens": split["new_tokens"]}
+
+
+def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], security: dict[str, Any]
+          ) -> list[Judgement]:
+    """Every claim of ``CLAIMS`` judged on the stored results of chapters 3, 4, 5 and 8."""
+    units = h2h["units"]
+    rag_ok = correct(units["rag"])
+    ft_ok = [statistics.mean(x) for x in zip(*(correct(r) for r in runs(h2h, "finetuned")))]
+    base_ok = correct(units["base"])
+    docs = documents_of(h2h)
+    found = {}
+
+    # 1. freshness: the new answer right after the change, on the update questions
+    rag_new = units["rag"]["updates_after"]["correct"]
+    ft_new = [statistics.mean(x) for x in zip(*(r["updates"]["correct"] for r in runs(h2h, "finetuned")))]
+    retrained = units["retrain"]["updates"]["correct"]
+    fresh = paired_bootstrap(rag_new, ft_new)
+    found[1] = (f"new answer after the change: rag {_rate(rag_new)} after re-indexing for "
+                f"{h2h['index']['reindex_seconds']:.1f} s; finetuned {_share(ft_new):.3f} before retraining, "
+                f"{_share(retrained):.3f} after retraining for {units['retrain']['training_seconds']:.0f} s; "
+                f"rag minus finetuned before retraining {_diff(fresh)}",
+                direction(fresh), "the paired interval of rag minus finetuned (no retraining) excludes zero")
+
+    # 2. latency at equal reply length, split into its parts
+    lat = latency_difference(h2h)
+    if lat is None:
+        found[2] = ("latency split not measured yet (python -m ragft.experiments head-to-head)", UNTESTED, "")
+    else:
+        p = lat["parts"]
+        found[2] = (f"{lat['questions']} questions, each reply {lat['new_tokens']} tokens: median total rag "
+                    f"{lat['median_total']['rag']:.0f} ms, finetuned {lat['median_total']['finetuned']:.0f} ms, raft "
+                    f"{lat['median_total']['raft']:.0f} ms; rag minus finetuned {_diff(lat['difference'])} ms, of which "
+                    f"retrieval {p['rag']['retrieval_ms']:.0f} ms and reading a {p['rag']['prompt_tokens']:.0f}-token "
+                    f"prompt {p['rag']['prompt_ms']:.0f} ms against {p['finetuned']['prompt_tokens']:.0f} tokens in "
+                    f"{p['finetuned']['prompt_ms']:.0f} ms",
+                    direction({k: v for k, v in lat["difference"].items()}),
+                    "at equal reply length, the paired interval of rag minus finetuned total time excludes zero")
+
+    # 3. resource-intensive, and cut by parameter-efficient methods
+    trained = units["train closed-book seed 0"]
+    lora_params = trained["adapter_bytes"] / 4
+    share = lora_params / (h2h["model_bytes"] / 4)
+    seconds = statistics.mean(units[f"train closed-book seed {s}"]["training_seconds"] for s in h2h["seeds"])
+    ratio = seconds / h2h["index"]["build_seconds"]
+    parts3 = [SUPPORTED if ratio > 10 else NOT_SUPPORTED, SUPPORTED if share < 0.01 else NOT_SUPPORTED]
+    found[3] = (f"LoRA trains {lora_params / 1e6:.2f} M of {h2h['model_bytes'] / 4e6:.0f} M parameters ({share:.2%}); "
+                f"training took {seconds:.0f} s (mean of {len(h2h['seeds'])} seeds) against "
+                f"{h2h['index']['build_seconds']:.1f} s to build the index ({ratio:.0f} times as long)",
+                combine(parts3), "intensive: training takes over 10 times as long as indexing; cut: LoRA trains "
+                                 "under 1 % of the weights (full fine-tuning was not run, so its time is not compared)")
+
+    # 4. compute: per query (RAG) and one-off (fine-tuning)
+    one_off = SUPPORTED if ratio > 1 else OPPOSITE  # the first article: fine-tuning low, RAG high
+    per_query = OPPOSITE if lat is None else {SUPPORTED: OPPOSITE, OPPOSITE: SUPPORTED}.get(
+        direction(lat["difference"]), NOT_SUPPORTED)
+    found[4] = (f"one-off: training {seconds:.0f} s against indexing "
+                f"{h2h['index']['build_seconds']:.1f} s; per query: "
+                + (f"rag minus finetuned {_diff(lat['difference'])} ms at equal reply length" if lat else "not measured"),
+                PARTLY if {one_off, per_query} == {SUPPORTED, OPPOSITE} else combine([one_off, per_query]),
+                "partly: RAG costs more per query (the claim 2 interval) while fine-tuning costs more up front, so "
+                "each side is right about one half")
+
+    # 5. a large database: RAG already works with the book's knowledge base
+    small = cluster_bootstrap(rag_ok, docs, base_ok)
+    n_docs = len(set(docs))
+    found[5] = (f"with {n_docs} documents and {h2h['index']['chunks']} sections, rag minus base "
+                f"{_diff(small)} (intervals resample documents)",
+                {SUPPORTED: NOT_SUPPORTED, OPPOSITE: SUPPORTED}.get(direction(small), NOT_SUPPORTED),
+                "not supported when RAG over this small knowledge base beats the model alone (interval above zero)")
+
+    # 6. overfitting: trained wording against new wording, and validation falling after its best step
+    top = max(curves["facts"], key=lambda f: f["paraphrases"])
+    n = top["examples"] // top["paraphrases"]
+    seen = rate([True] * round(top["trained_wording"] * n) + [False] * (n - round(top["trained_wording"] * n)))
+    new = rate([True] * round(top["new_wording"] * n) + [False] * (n - round(top["new_wording"] * n)))
+    fell = [u for k, u in units.items() if k.startswith("train ") and u.get("val_accuracy")
+            and u["best_step"] is not None and u["best_step"] < u["steps_run"]]
+    found[6] = (f"{top['paraphrases']} paraphrases per fact: trained wording {seen['rate']:.3f} [{seen['low']:.3f}, "
+                f"{seen['high']:.3f}], new wording {new['rate']:.3f} [{new['low']:.3f}, {new['high']:.3f}] (n={n} "
+                f"each); validation fell after its best step in {len(fell)} of "
+                f"{sum(1 for k, u in units.items() if k.startswith('train ') and u.get('val_accuracy'))} "
+                f"head-to-head adapters",
+                SUPPORTED if seen["low"] > new["high"] else NOT_SUPPORTED,
+                "supported when the two intervals do not overlap (unpaired, so a strict test): the fine-tune "
+                "answers its training wording better than a new one")
+
+    # 7. precision and consistency on a narrow task
+    tri = triage["units"]
+    tickets = load_tickets("test")
+    templates = [t.template for t in tickets]
+    valid = [is_valid_record(r) for r in tri["adapter"]["replies"]]
+    valid_base = [is_valid_record(r) for r in tri["zero-shot"]["replies"]]
+    baselines = ["zero-shot", "zero-shot constrained", "few-shot", "few-shot constrained", "classifier"]
+    best = max(baselines, key=lambda b: (tri[b]["exact_match"], -baselines.index(b)))
+    labels = cluster_bootstrap(tri["adapter"]["exact"], templates, tri[best]["exact"])
+    fmt = cluster_bootstrap(valid, templates, valid_base)
+    kept = {c: _share(tri[f"consistency adapter {c}"]["same"]) for c in ("greeting", "signature", "reordered", "typo")}
+    chosen = tri[f"adapter {triage['chosen_recipe']}"]
+    found[7] = (f"ticket triage, {len(tickets)} test tickets from {len(set(templates))} templates, the adapter "
+                f"(its training: {stop_reason(chosen)}): "
+                f"valid record {_share(valid):.3f} against {_share(valid_base):.3f} zero-shot, difference "
+                f"{_diff(fmt)}; exact match {tri['adapter']['exact_match']:.3f} against the best baseline ({best}) "
+                f"{tri[best]['exact_match']:.3f}, difference {_diff(labels)}; same record after a harmless change "
+                + " / ".join(f"{v:.3f}" for v in kept.values()),
+                combine([direction(fmt), direction(labels)]),
+                "format: valid records, adapter minus zero-shot; labels: exact match, adapter minus the best "
+                "baseline; intervals resample templates; partly when one part holds")
+
+    # 8. combining beats either alone
+    pairs = [("raft", "rag"), ("raft", "finetuned"), ("rag+finetuned", "rag"), ("rag+finetuned", "finetuned")]
+    c = clustered(h2h, pairs)
+    found[8] = ("accuracy (n=255, intervals resample documents): " + ", ".join(
+        f"{s} {c[s]['mean']:.3f}" for s in ("finetuned", "rag", "rag+finetuned", "raft")) + "; " + "; ".join(
+        f"{a} minus {b} {_diff(c[f'{a} - {b}'])}" for a, b in pairs),
+        combine([direction(c[f"{a} - {b}"]) for a, b in pairs]),
+        "each combination minus each single approach; supported when every interval excludes zero upwards")
+
+    # 9. the data-size rule: small data should favour fine-tuning, but for facts it does not
+    facts = cluster_bootstrap(rag_ok, docs, ft_ok)
+    found[9] = (f"with small data on both sides ({h2h['sizes']['train']} training pairs, "
+                f"{n_docs} documents), rag minus finetuned on facts {_diff(facts)}; on ticket format, the fine-tune "
+                f"minus zero-shot {_diff(fmt)}",
+                {SUPPORTED: NOT_SUPPORTED, OPPOSITE: SUPPORTED}.get(direction(facts), NOT_SUPPORTED),
+                "the rule predicts fine-tuning for small data; not supported when RAG still wins on facts at small "
+                "data (what decides is facts or behaviour, not data size)")
+
+    # 10. security: leaks without a filter, injections without a defence
+    modes = security["access"]["modes"]
+    leak, leak_filtered = modes["none"]["unauthorised"]["stated"], modes["before"]["unauthorised"]["stated"]
+    defences = security["injection"]["defences"]
+    injected = defences["plain"]["success"]
+    best_defence = min((d for d in defences if d != "plain"), key=lambda d: _share(defences[d]["success"]))
+    leak_r, inj_r = rate(leak), rate(injected)
+    found[10] = (f"unauthorised facts stated with no filter {_rate(leak)}, with the filter before retrieval "
+                 f"{_rate(leak_filtered)}; injections that succeed with no defence {_rate(injected)}, with the best "
+                 f"({best_defence}) {_rate(defences[best_defence]['success'])}",
+                 SUPPORTED if leak_r["low"] > 0 and inj_r["low"] > 0 else NOT_SUPPORTED,
+                 "supported when both risks occur (their intervals exclude zero) without controls")
+
+    for number in (11, 12):
+        found[number] = ("not measured in this book yet", UNTESTED, "")
+    return [Judgement(claim, *found[claim.number]) for claim in CLAIMS]
