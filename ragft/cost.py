@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-SYSTEMS = ("rag", "finetuned", "rag+finetuned")
+SYSTEMS = ("rag", "finetuned", "raft")  # raft: RAG with a reader adapter trained to read (chapter 5)
 RETRAIN_MODES = ("full", "changed")  # retrain on every fact, or only on the changed documents' facts
 SECONDS_PER_HOUR = 3600
 DAYS_PER_MONTH = 30
@@ -107,7 +107,7 @@ class Workload:
     context_tokens: int  # extra prompt tokens RAG adds (the retrieved sections)
     answer_tokens: int
     retrain: str = "full"  # "full": an update retrains on every fact (as chapter 5 did), or "changed"
-    reader_examples: int = 0  # the combined system's reader adapter: training questions, each with retrieved context
+    reader_examples: int = 0  # RAFT's reader adapter: training questions, each with retrieved context
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -143,7 +143,7 @@ def training_tokens(w: Workload) -> float:
 
 
 def reader_training_seconds(w: Workload, t: Throughput) -> float:
-    """Seconds to train the combined system's reader adapter: each example is a question, its retrieved context
+    """Seconds to train RAFT's reader adapter: each example is a question, its retrieved context
     and the answer, ``w.epochs`` times. It is trained once; it teaches reading, so no document change retrains it."""
     return w.reader_examples * (w.question_tokens + w.context_tokens + w.answer_tokens) * w.epochs / t.train_tokens_per_s
 
@@ -156,7 +156,7 @@ def training_seconds(w: Workload, t: Throughput) -> float:
 def query_seconds(system: str, w: Workload, t: Throughput) -> float:
     """Seconds to answer one query with ``system`` (one of ``SYSTEMS``), batch 1.
 
-    RAG (and RAG with a fine-tuned reader) embeds the query, searches, reads the question and the retrieved
+    RAG (and RAFT, RAG with a reader adapter) embeds the query, searches, reads the question and the retrieved
     context and writes the answer; a closed-book fine-tune reads only the question and writes the answer.
     """
     _check_system(system)
@@ -169,7 +169,7 @@ def query_seconds(system: str, w: Workload, t: Throughput) -> float:
 def update_seconds_per_week(system: str, w: Workload, t: Throughput) -> float:
     """Machine-seconds a week to absorb the documents that change, for ``system`` (see ``update_cost_per_week``)."""
     _check_system(system)
-    if system in ("rag", "rag+finetuned"):
+    if system in ("rag", "raft"):
         return w.changed_per_week * indexing_seconds(w, t)
     if w.retrain == "full":
         return training_seconds(w, t) if w.changed_per_week > 0 else 0.0
@@ -178,10 +178,10 @@ def update_seconds_per_week(system: str, w: Workload, t: Throughput) -> float:
 
 def one_off_cost(system: str, w: Workload, t: Throughput, p: Prices) -> float:
     """USD to set ``system`` up: indexing for RAG, training on every fact for the fine-tune, and indexing plus
-    the reader adapter (``w.reader_examples``, see ``reader_training_seconds``) for the two together."""
+    the reader adapter (``w.reader_examples``, see ``reader_training_seconds``) for RAFT."""
     _check_system(system)
     seconds = {"rag": indexing_seconds(w, t), "finetuned": training_seconds(w, t),
-               "rag+finetuned": indexing_seconds(w, t) + reader_training_seconds(w, t)}[system]
+               "raft": indexing_seconds(w, t) + reader_training_seconds(w, t)}[system]
     return _usd(seconds, p)
 
 
@@ -195,9 +195,11 @@ def update_cost_per_week(system: str, w: Workload, t: Throughput, p: Prices) -> 
 
     RAG re-embeds the changed documents' chunks. The fine-tune is retrained once a week when anything
     changed: on every fact when ``w.retrain == "full"`` (as chapter 5 retrained; a retrain on the changed
-    facts alone may make it forget others, untested here), or on the changed documents' facts only when it is ``"changed"``. RAG with a
-    fine-tuned reader pays RAG's update only: in the book's combined system the adapter teaches the model
-    to read retrieved sections, not the facts, so a changed document never needs a retrain.
+    facts alone may make it forget others, untested here), or on the changed documents' facts only when it is
+    ``"changed"``. RAFT pays RAG's update only: its adapter teaches the model to read retrieved sections, not
+    the facts, so a changed document never needs a retrain (chapter 5: RAFT with its context removed answers
+    nothing). The book's other combination, rag+finetuned, is not priced here: its gain is memory of trained
+    facts, so it would pay RAG's update and the fine-tune's retraining.
     """
     return _usd(update_seconds_per_week(system, w, t), p)
 

@@ -110,7 +110,8 @@ def updated_facts(facts: dict[str, Fact], updates: Sequence[Question]) -> dict[s
     return new
 
 
-def replies(model: Any, tokenizer: Any, questions: Sequence[Question], reader: Reader | None) -> dict[str, list]:
+def replies(model: Any, tokenizer: Any, questions: Sequence[Question], reader: Reader | None,
+            max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, list]:
     """Every question's reply, its confidence (mean token log-probability), and, when reading, the top
     retrieval cosine. ``reader=None`` asks closed book."""
     texts = [q.question for q in questions]
@@ -120,7 +121,7 @@ def replies(model: Any, tokenizer: Any, questions: Sequence[Question], reader: R
     else:
         prompts, out["cosine"], out["chunks"] = reader.prompts(texts)
         system = reader.system
-    said, sure = generate(model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS, system=system, batch_size=16,
+    said, sure = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, system=system, batch_size=16,
                           confidence=True)
     out["reply"], out["confidence"] = said, [round(c, 4) for c in sure]
     return out

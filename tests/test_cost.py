@@ -40,22 +40,22 @@ def test_one_off_seconds_and_cost_worked_by_hand():
     assert training_seconds(W, T) == pytest.approx(20.0)
     assert one_off_cost("rag", W, T, P) == pytest.approx(0.0005)
     assert one_off_cost("finetuned", W, T, P) == pytest.approx(0.02)
-    # the combined system: indexing plus its reader adapter, none here (reader_examples=0) ...
-    assert one_off_cost("rag+finetuned", W, T, P) == pytest.approx(0.0005)
+    # RAFT: indexing plus its reader adapter, none here (reader_examples=0) ...
+    assert one_off_cost("raft", W, T, P) == pytest.approx(0.0005)
     # ... and with 10 reader examples: 10 x (20 + 500 + 10) tokens x 2 epochs = 10,600 tokens = 21.2 s; + 0.5 s
-    assert one_off_cost("rag+finetuned", replace(W, reader_examples=10), T, P) == pytest.approx(0.0217)
+    assert one_off_cost("raft", replace(W, reader_examples=10), T, P) == pytest.approx(0.0217)
 
 
 def test_query_seconds_and_cost_per_1000_worked_by_hand():
     # rag: embed 1/100 = 0.01 s + search 0.01 s + (20 + 500) / 1000 = 0.52 s + 10 / 10 = 1 s -> 1.54 s
     assert query_seconds("rag", W, T) == pytest.approx(1.54)
-    assert query_seconds("rag+finetuned", W, T) == pytest.approx(1.54)
+    assert query_seconds("raft", W, T) == pytest.approx(1.54)
     # finetuned: 20 / 1000 = 0.02 s + 10 / 10 = 1 s -> 1.02 s
     assert query_seconds("finetuned", W, T) == pytest.approx(1.02)
     # 1,000 queries: 1,540 s = $1.54 and 1,020 s = $1.02
     assert cost_per_1000_queries("rag", W, T, P) == pytest.approx(1.54)
     assert cost_per_1000_queries("finetuned", W, T, P) == pytest.approx(1.02)
-    assert cost_per_1000_queries("rag+finetuned", W, T, P) == pytest.approx(1.54)
+    assert cost_per_1000_queries("raft", W, T, P) == pytest.approx(1.54)
 
 
 def test_update_cost_per_week_worked_by_hand():
@@ -65,8 +65,8 @@ def test_update_cost_per_week_worked_by_hand():
     assert update_cost_per_week("finetuned", W, T, P) == pytest.approx(0.02)
     # finetuned, changed: 10 % of the 20 s = 2 s = $0.002
     assert update_cost_per_week("finetuned", replace(W, retrain="changed"), T, P) == pytest.approx(0.002)
-    # rag+finetuned: the adapter teaches reading, not facts, so only rag's re-embedding
-    assert update_cost_per_week("rag+finetuned", W, T, P) == pytest.approx(0.00005)
+    # raft: the adapter teaches reading, not facts, so only rag's re-embedding
+    assert update_cost_per_week("raft", W, T, P) == pytest.approx(0.00005)
 
 
 def test_monthly_cost_worked_by_hand():
@@ -74,7 +74,7 @@ def test_monthly_cost_worked_by_hand():
     assert monthly_cost("rag", W, T, P) == pytest.approx((4620 + 1.5 / 7) / 1000)
     # finetuned: 30 x 100 x 1.02 s = 3,060 s, plus 30/7 x 20 s = 600/7 s
     assert monthly_cost("finetuned", W, T, P) == pytest.approx((3060 + 600 / 7) / 1000)
-    assert monthly_cost("rag+finetuned", W, T, P) == pytest.approx(monthly_cost("rag", W, T, P))
+    assert monthly_cost("raft", W, T, P) == pytest.approx(monthly_cost("rag", W, T, P))
 
 
 def test_monthly_cost_leaves_the_one_off_out():
@@ -180,7 +180,7 @@ def test_summary_has_one_rounded_row_per_system():
                    "update_per_week_usd": 0.00005, "monthly_usd": 4.62}
     assert finetuned == {"system": "finetuned", "one_off_usd": 0.02, "per_1000_queries_usd": 1.02,
                          "update_per_week_usd": 0.02, "monthly_usd": 3.15}
-    assert both == {"system": "rag+finetuned", "one_off_usd": 0.0005, "per_1000_queries_usd": 1.54,
+    assert both == {"system": "raft", "one_off_usd": 0.0005, "per_1000_queries_usd": 1.54,
                     "update_per_week_usd": 0.00005, "monthly_usd": 4.62}
 
 

@@ -3,19 +3,32 @@
 A *quote* is a number on a book page or the README that reports a measurement: a decimal
 (``0.243``, ``+0.116``), a percentage (``24 %``), a ratio (``1.30x``), a duration (``776 s``,
 ``about 6 minutes``) or a size (``353 KB``). Bare whole numbers (``255 questions``, ``k=3``) are
-counts and settings, not measurements, and are left alone; so is code (fenced blocks and inline
-code) and a citation's or link's text.
+counts and settings, not measurements, and are left alone; so are code (fenced blocks and inline
+code), version numbers and the level of an interval ("95 % interval").
 
-The *pool* is everything the book measured: every number in a stored result
-(``ragft/results/*.json``, with the share of ``True`` of every list of booleans, which is how a rate
-is stored), every number printed by a checked notebook cell, and every notebook's run time. A
-quote is backed when some pool number rounds to it at the precision the sentence uses (``0.24``
-accepts 0.2350-0.2449; ``7 minutes`` accepts 6.5-7.5 minutes, and "about 7 minutes" 6.25-7.75),
-in the same kind of unit: a duration matches only a duration, a size only a size,
-a percentage a share (or a printed percentage).
+What may back a quote (its *pool*) depends on where it stands:
 
-Numbers that are not measurements but look like one (a learning rate, a date, a share of the data
-held out by design) are listed once in ``ALLOWED`` with the reason.
+- on a chapter page, the checked outputs of that chapter's notebooks, their run times and the stored
+  results (``ragft/results/*.json``) those notebooks load, plus the same for every chapter the
+  paragraph names ("chapter 5", a ``{doc}`` link);
+- on any other page (introduction, README, glossary, claims, course), everything the book measured;
+- a duration next to a script's command (``python -m ragft.experiments X``) must be that script's
+  stored run time (``run_seconds``, or the sum of the timings its parts stored), and a duration of
+  notebooks must be a notebook's run time or their total.
+
+In a stored result, a list of per-item outcomes enters as its mean (how a rate is stored), and the
+numbers inside lists of records enter only when their key types them (``p50_ms``, ``bytes``): the
+single items would back almost any number by chance. A quote is backed when a pool value rounds to
+it at the precision the sentence uses (``0.24`` accepts 0.2350-0.2449; ``7 minutes`` accepts 6.5-7.5
+minutes, and "about 7 minutes" 6.25-7.75), in the same kind of unit: a duration matches only a
+duration, a size only a size, a percentage a share (or a printed percentage).
+
+Two rules catch what a number check cannot see: the size of the book's own collections stated as
+"all N" or "more than N" (documents, notebooks, chapters), and phrases whose truth a stored result
+decides (``PHRASES``: "no faster", "until validation stopped improving", edition history).
+
+Numbers that are not measurements but look like one (a requirement, a setting) are listed once in
+``ALLOWED`` with the reason.
 
     python tools/ledger.py            # every quote that is not backed, page by page
     python tools/ledger.py --count    # how many quotes were checked

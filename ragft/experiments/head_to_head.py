@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import ragft
 from ragft.calibration import choose_threshold
 from ragft.chunking import chunk_by_heading
-from ragft.data import load_documents
+from ragft.data import Question, load_documents
 from ragft.evaluate import recall_at_k
 from ragft.finetune import QA_SYSTEM, add_lora, closed_book_examples, load_adapter, tokenize_example, train
 from ragft.headtohead import (
@@ -152,6 +152,28 @@ def serve(system: str, adapter: str | None, reader_settings: dict[str, Any] | No
     ms = np.array(seconds[1:]) * 1000
     return {**percentiles(ms, 1),
             "peak_mb": round(rss_mb("VmHWM"), 1), "python_torch_mb": round(baseline, 1)}
+
+
+def budget_check(model: Any, tokenizer: Any, test: Sequence[Question],
+                 systems: dict[str, tuple[dict[str, Any], str | None, Reader | None]], adapters: Path,
+                 factor: int = 2) -> dict[str, Any]:
+    """Does the reader budget cut answers short? For each system (its stored run, its shipped adapter or
+    None, its reader or None): every test reply scored wrong that used the whole budget is asked again with
+    ``factor`` times the budget. A reply that then gives the answer was cut in mid-answer."""
+    out: dict[str, Any] = {"budget": MAX_NEW_TOKENS, "factor": factor, "questions": len(test)}
+    for system, (run_, kind, use) in systems.items():
+        graded = run_["test"]
+        full = [i for i, (reply, ok) in enumerate(zip(graded["reply"], graded["correct"]))
+                if not ok and len(tokenizer(reply, add_special_tokens=False)["input_ids"]) >= MAX_NEW_TOKENS - 1]
+        tuned = load_adapter(model, adapters / f"h2h-{kind}") if kind else model
+        asked = [test[i] for i in full]
+        again = grade(replies(tuned, tokenizer, asked, use, max_new_tokens=factor * MAX_NEW_TOKENS), asked)
+        if kind:
+            tuned.unload()
+        out[system] = {"reasked": [q.id for q in asked], "turned_right": again["correct"], "reply": again["reply"]}
+        print(f"budget check, {system}: {len(full)} wrong replies used the whole budget; with "
+              f"{factor * MAX_NEW_TOKENS} tokens {sum(again['correct'])} give the answer", flush=True)
+    return out
 
 
 LATENCY_SPLIT_QUESTIONS = 30  # test questions timed for claim 2 (each: 3 systems, prompt reading and 32 tokens)
@@ -385,6 +407,11 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
                                                sample) for s in SYSTEMS}
 
                 unit("serving", serving)
+            if needs("budget check"):
+                unit("budget check", lambda: budget_check(model, tokenizer, setup.test, {
+                    "rag": (units["rag"], None, reader), "finetuned": (units[f"finetuned seed {seed}"], "closed-book", None),
+                    "rag+finetuned": (units[f"rag+finetuned seed {seed}"], "closed-book", reader),
+                    "raft": (units[f"raft seed {seed}"], "raft", sentence_reader)}, adapter_out))
             if needs("latency split"):
                 timed = [q.question for q in setup.test[:3 if quick else LATENCY_SPLIT_QUESTIONS]]
                 unit("latency split", lambda: latency_split(
