@@ -74,9 +74,9 @@ def combine(parts: Sequence[str]) -> str:
     return PARTLY if any(p == SUPPORTED for p in parts) else NOT_SUPPORTED
 
 
-def _diff(d: dict[str, float]) -> str:
+def _diff(d: dict[str, float], digits: int = 3) -> str:
     value = d["diff"] if "diff" in d else d["mean"]
-    return f"{value:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+    return f"{value:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
 
 
 def _rate(outcomes: Sequence[bool]) -> str:
@@ -135,10 +135,11 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
         p = lat["parts"]
         found[2] = (f"{lat['questions']} questions, each reply {lat['new_tokens']} tokens: median total rag "
                     f"{lat['median_total']['rag']:.0f} ms, finetuned {lat['median_total']['finetuned']:.0f} ms, raft "
-                    f"{lat['median_total']['raft']:.0f} ms; rag minus finetuned {_diff(lat['difference'])} ms, of which "
-                    f"retrieval {p['rag']['retrieval_ms']:.0f} ms and reading a {p['rag']['prompt_tokens']:.0f}-token "
-                    f"prompt {p['rag']['prompt_ms']:.0f} ms against {p['finetuned']['prompt_tokens']:.0f} tokens in "
-                    f"{p['finetuned']['prompt_ms']:.0f} ms",
+                    f"{lat['median_total']['raft']:.0f} ms; rag minus finetuned {_diff(lat['difference'], 0)} ms per "
+                    f"answer; rag's search took {p['rag']['retrieval_ms']:.0f} ms and reading its "
+                    f"{p['rag']['prompt_tokens']:.0f}-token prompt {p['rag']['prompt_ms']:.0f} ms, against "
+                    f"{p['finetuned']['prompt_ms']:.0f} ms for the {p['finetuned']['prompt_tokens']:.0f}-token "
+                    f"closed-book prompt (medians)",
                     direction({k: v for k, v in lat["difference"].items()}),
                     "at equal reply length, the paired interval of rag minus finetuned total time excludes zero")
 
@@ -161,7 +162,7 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
         direction(lat["difference"]), NOT_SUPPORTED)
     found[4] = (f"one-off: training {seconds:.0f} s against indexing "
                 f"{h2h['index']['build_seconds']:.1f} s; per query: "
-                + (f"rag minus finetuned {_diff(lat['difference'])} ms at equal reply length" if lat else "not measured"),
+                + (f"rag minus finetuned {_diff(lat['difference'], 0)} ms at equal reply length" if lat else "not measured"),
                 PARTLY if {one_off, per_query} == {SUPPORTED, OPPOSITE} else combine([one_off, per_query]),
                 "partly: RAG costs more per query (the claim 2 interval) while fine-tuning costs more up front, so "
                 "each side is right about one half")
