@@ -55,7 +55,7 @@ UNIT = r"(?P<unit>%|x\b|×|ms\b|milliseconds?\b|s\b|sec\b|seconds?\b|min\b|minut
 QUOTE = re.compile(r"(?<![\w.\-/^])(?P<sign>[+\-\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
                    r"(?!\.\d|,\d{3}|\d)(?:\s?" + UNIT + ")?")
 NUMBER = re.compile(r"(?<![\w.])[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[+\-]?\d+)?(?![\w]|\.\d)")
-POOL_UNIT = re.compile(r"\s?" + UNIT)
+POOL_UNIT = re.compile(r"\s*" + UNIT)
 LONG_LIST = 12  # a longer list of numbers holds per-item values: only its mean enters the pool
 LOOSE = re.compile(r"(about|around|roughly|nearly|almost|some|~|≈)\s*$", re.I)
 
@@ -147,8 +147,12 @@ def quotes(text: str, page: str) -> list[Quote]:
             decimals = len(num.split(".")[1]) if "." in num else 0
             kind, scale = _kind(unit)
             value = float(num.replace(",", "")) * scale * (-1 if m.group("sign") in ("-", "\u2212") else 1)
-            found.append(Quote(page, i, m.group(0).strip(), value, kind, 10 ** -decimals * scale,
-                               bool(LOOSE.search(line[:m.start()]))))
+            loose = bool(LOOSE.search(line[:m.start()]))
+            step = 10 ** -decimals
+            if loose and not decimals and len(num.rstrip("0")) < len(num):
+                # "about 300 ms" is rounded to the hundred: half a step of the trailing zeros
+                step = 10 ** (len(num.replace(",", "")) - len(num.replace(",", "").rstrip("0"))) / 2
+            found.append(Quote(page, i, m.group(0).strip(), value, kind, step * scale, loose))
     return found
 
 
@@ -288,9 +292,13 @@ class Ledger:
                     results[name] = _empty()
                     _add_json(results[name], json.loads((root / "ragft" / "results" / f"{name}.json").read_text()))
                 _merge(pool, results[name])
-            seconds = _seconds(nbformat.reads(text, as_version=4))
-            pool["time"].add(seconds)
-            minutes.append(seconds)
+            try:
+                seconds = _seconds(nbformat.reads(text, as_version=4))
+            except ValueError:  # a cell not yet run: the notebook index test reports it
+                seconds = None
+            if seconds is not None:
+                pool["time"].add(seconds)
+                minutes.append(seconds)
             self.notebooks[path.stem] = pool
         self.everything = _empty()
         for pool in self.notebooks.values():

@@ -300,7 +300,8 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     changed = updated_documents(setup.documents, setup.updates)
     results["model_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
     results["embedder_bytes"] = sum(p.numel() * p.element_size() for p in embedder.parameters())
-    results["index"] = {"chunks": len(retriever.chunks), "build_seconds": round(build_seconds, 2),
+    results["index"] = results.get("index") or {  # a resumed run keeps the timings it stored
+                        "chunks": len(retriever.chunks), "build_seconds": round(build_seconds, 2),
                         "reindex_seconds": round(reindex_seconds, 2),
                         "changed_documents": len(changed),
                         "changed_chunks": sum(len(chunk_by_heading(d)) for d in changed),
