@@ -258,7 +258,7 @@ def test_workload_rejects_bad_values(field, value, message):
 
 @pytest.mark.parametrize("function", [one_off_cost, cost_per_1000_queries, update_cost_per_week, monthly_cost])
 def test_every_cost_rejects_an_unknown_system(function):
-    with pytest.raises(ValueError, match=r"system must be one of \('rag', 'finetuned', 'rag\+finetuned'\), got 'RAG'"):
+    with pytest.raises(ValueError, match=r"system must be one of \('rag', 'finetuned', 'raft'\), got 'RAG'"):
         function("RAG", W, T, P)
     with pytest.raises(ValueError, match="system must be one of"):
         query_seconds("fine-tuned", W, T)

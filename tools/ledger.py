@@ -56,6 +56,7 @@ QUOTE = re.compile(r"(?<![\w.\-/^])(?P<sign>[+\-\u2212]?)(?P<num>\d{1,3}(?:,\d{3
                    r"(?!\.\d|,\d{3}|\d)(?:\s?" + UNIT + ")?")
 NUMBER = re.compile(r"(?<![\w.])[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[+\-]?\d+)?(?![\w]|\.\d)")
 POOL_UNIT = re.compile(r"\s*" + UNIT)
+CODE_DIRECTIVES = {"code", "code-block", "code-cell", "sourcecode", "literalinclude", "math", "mermaid"}
 LONG_LIST = 12  # a longer list of numbers holds per-item values: only its mean enters the pool
 LOOSE = re.compile(r"(about|around|roughly|nearly|almost|some|~|≈)\s*$", re.I)
 
@@ -70,6 +71,8 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("book/course.md", "4.25", "hours planned for a session of the course table: a plan, not a measurement"),
     ("book/course.md", "8 GB", "a requirement of the laptop, not a measurement"),
     ("README.md", "3 GB", "the size of torch's CUDA libraries on the package index, not the book's measurement"),
+    ("book/environment.md", "3 GB", "the same download size as in the README"),
+    ("book/architecture.md", "15 minutes", "an example wording in an exercise (\"a quarter of an hour\" for \"15 minutes\")"),
     ("book/scaling.md", "1,536 bytes", "384 float32 values of the book's embedder: arithmetic on a setting"),
     ("book/scaling.md", "48 bytes", "the code size of the IVFPQ index: a setting of the sweep"),
     ("book/environment.md", "20 seconds", "a one-off load time on this machine (../shared/STACK.md), not an experiment"),
@@ -107,15 +110,21 @@ def _kind(unit: str | None) -> tuple[str, float]:
 
 def prose(text: str) -> list[tuple[int, str]]:
     """(line number, text) of the lines a reader reads as prose: no code blocks, inline code, roles' targets,
-    link addresses, labels, comments or front matter."""
-    lines, fence = [], None
+    link addresses, labels, comments or directive options. The body of a MyST directive (a glossary, an
+    exercise, a solution, a figure's caption) is prose; only code fences are skipped."""
+    lines, fences = [], []  # the open fences, innermost last: (marker, is_code)
     for i, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
-        m = re.match(r"^(`{3,}|~{3,})", stripped)
+        m = re.match(r"^(`{3,}|~{3,})(.*)$", stripped)
         if m:
-            fence = None if fence and stripped.startswith(fence) else (fence or m.group(1))
+            marker, info = m.group(1), m.group(2).strip()
+            if fences and marker.startswith(fences[-1][0][0]) and len(marker) >= len(fences[-1][0]) and not info:
+                fences.pop()
+            else:
+                directive = re.match(r"\{([\w-]+)\}", info)
+                fences.append((marker, not directive or directive.group(1) in CODE_DIRECTIVES))
             continue
-        if fence or re.match(r"^\(.*\)=$", stripped):  # code, or a label line "(name)="
+        if any(code for _, code in fences) or re.match(r"^\(.*\)=$", stripped):  # code, or a label "(name)="
             continue
         line = re.sub(r"`[^`]*`", " ", line)  # inline code and role targets
         line = re.sub(r"\]\([^)]*\)", "]", line)  # link addresses
@@ -436,20 +445,27 @@ def counts() -> dict[str, int]:
 
 
 COUNTED = re.compile(r"(?P<lead>\ball\b|\bthe\b|more than|over|about|fewer than|under|with)\s+(?P<n>\d+|"
-                     + "|".join(WORDS) + r")\s+(?P<what>documents|notebooks|chapters)\b", re.I)
+                     + "|".join(WORDS) + r")\b(?:\s+(?P<what>documents|notebooks|chapters)\b)?", re.I)
+COLLECTION = re.compile(r"\b(documents|notebooks|chapters)\b", re.I)
 
 
 def rule_problems(text: str, page: str) -> list[Quote]:
     """Sentences that state the size of the book's own collections wrongly ("all fourteen notebooks",
     "more than 40 documents"), and claims in words that a stored result contradicts (``PHRASES``)."""
     known = counts()
-    found = []
+    found, before = [], ""
     for i, line in prose(text):
         for m in COUNTED.finditer(line):
             n = m.group("n").lower()
             n = int(n) if n.isdigit() else WORDS[n]
-            if n >= 10 and n != known[m.group("what").lower()]:
+            what = m.group("what")
+            if what is None and m.group("lead").lower() == "all" and not m.group("n").isdigit():
+                # "All fourteen take ...": the collection named last before it
+                named = COLLECTION.findall(before + line[:m.start()])
+                what = named[-1] if named else None
+            if what is not None and n >= 10 and n != known[what.lower()]:
                 found.append(Quote(page, i, m.group(0), n, "count", 0, False))
+        before = (before + " " + line)[-400:]
         for pattern, holds, why in PHRASES:
             if re.search(pattern, line, re.I) and not holds():
                 found.append(Quote(page, i, f"{re.search(pattern, line, re.I).group(0)} ({why})", 0, "phrase", 0, False))
