@@ -81,6 +81,7 @@ class Evidence:
     format_accuracy_base: float | None = None  # the same, before fine-tuning, 0..1
     format_accuracy_classifier: float | None = None  # the same for embeddings + logistic regression, 0..1
     format_accuracy_few_shot: float | None = None  # the same for the best few-shot prompt of the base model, 0..1
+    format_latency_ms: float | None = None  # time per structured record with the fine-tune (the ticket task)
     retrieval_ms: float | None = None  # median time of the retrieval step alone (search and prompt building)
     prompt_reading_ms: float | None = None  # median extra time to read the retrieved text in the prompt
     # Chapter 8 (reliability and security); leak rates are over questions about documents the user may not read
@@ -201,8 +202,8 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         n = req.labelled_examples
         numbers = ""
         if ev.format_accuracy_base is not None and ev.format_accuracy_finetuned is not None:
-            numbers = (f" (exact match went from {_pct(ev.format_accuracy_base)} to "
-                       f"{_pct(ev.format_accuracy_finetuned)} in the book's runs)")
+            numbers = (f" (on the book's fixed JSON label set, exact match went from {_pct(ev.format_accuracy_base)} "
+                       f"to {_pct(ev.format_accuracy_finetuned)}; the book did not measure a style)")
         reasons.append(f"Answers need a format or style the base model does not follow: "
                        f"a fine-tune learns it from your {n} labelled example{'s' * (n != 1)}{numbers}.")
         if n < MIN_EXAMPLES:
@@ -270,17 +271,21 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
                         "the instructions in the prompt, and give the model no secrets or tools it must not use.")
     # Latency: only warn about numbers that were measured, never invented ones.
     if retrieval and ev.rag_latency_ms is not None and ev.rag_latency_ms > req.latency_budget_ms:
-        split = (f" (of which the search took {_ms(ev.retrieval_ms)} and reading the retrieved text "
-                 f"{_ms(ev.prompt_reading_ms)})" if ev.retrieval_ms is not None and ev.prompt_reading_ms is not None
-                 else "")
+        split = (f"; at equal reply length, retrieval added {_ms(ev.retrieval_ms)} of search and "
+                 f"{_ms(ev.prompt_reading_ms)} of extra prompt reading per answer"
+                 if ev.retrieval_ms is not None and ev.prompt_reading_ms is not None else "")
         warnings.append(f"Retrieval-augmented answers took {_ms(ev.rag_latency_ms)} at p50 on the book's 2-core "
-                        f"CPU{split}, over the budget of {_ms(req.latency_budget_ms)}: most of an answer's time is "
+                        f"CPU, over the budget of {_ms(req.latency_budget_ms)}{split}: most of an answer's time is "
                         "writing it, so shorter answers and shorter retrieved text help most; the book did not "
                         "measure faster hardware.")
-    if not retrieval and ev.closed_book_latency_ms is not None and ev.closed_book_latency_ms > req.latency_budget_ms:
-        warnings.append(f"Closed-book answers took {_ms(ev.closed_book_latency_ms)} at p50 on the book's 2-core CPU, "
-                        f"over the budget of {_ms(req.latency_budget_ms)}: shorter outputs are faster; the book did "
-                        "not measure faster hardware.")
+    # a fine-tuned behaviour is timed on its own task when that was measured, else on the closed-book facts
+    measured_ms = ev.format_latency_ms if training and ev.format_latency_ms is not None else ev.closed_book_latency_ms
+    what = ("A fine-tuned record took" if training and ev.format_latency_ms is not None
+            else "Closed-book answers took")
+    if not retrieval and measured_ms is not None and measured_ms > req.latency_budget_ms:
+        warnings.append(f"{what} {_ms(measured_ms)} on the book's 2-core CPU, over the budget of "
+                        f"{_ms(req.latency_budget_ms)}: shorter outputs are faster; the book did not measure "
+                        "faster hardware.")
     # The book's LoRA runs trained a small model on a CPU; bigger models need a GPU.
     if training and req.hardware == "cpu":
         warnings.append("LoRA fine-tunes a small model like the book's on a CPU, but a larger model needs a GPU.")

@@ -40,8 +40,8 @@ def draw() -> str:
     ax.set_ylabel("share of test questions\nanswered correctly")
     ax.set_ylim(0, 0.5)
     n = stored["sizes"]["test"]
-    ax.set_title(f"{n} held-out questions about facts no model was trained on\n"
-                 f"95 % intervals; trained systems: mean of {len(stored['seeds'])} seeds", fontsize=9)
+    ax.set_title(f"{n} held-out questions, worded unlike any training question, about facts no pretrained\n"
+                 f"model knew (95 % intervals; trained systems: mean of {len(stored['seeds'])} seeds)", fontsize=9)
     ax.set_facecolor("white")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

@@ -32,7 +32,7 @@ def summary(found) -> str:
 def details(found) -> str:
     parts = []
     for j in found:
-        parts.append(f"(claim-{j.claim.number})=\n### Claim {j.claim.number}\n\n{j.claim.text}\n\n"
+        parts.append(f"(claim-{j.claim.number})=\n## Claim {j.claim.number}\n\n{j.claim.text}\n\n"
                      f"- Tested in: {{doc}}`{j.claim.chapter}`\n- Measured: {j.measured}\n"
                      f"- Verdict: **{j.verdict}**" + (f"\n- Rule: {j.rule}" if j.rule else ""))
     return "\n\n".join(parts)
