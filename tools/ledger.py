@@ -1,6 +1,6 @@
 """The number ledger: every measurement the book's prose quotes must be one the book measured.
 
-A *quote* is a number on a book page or the README that reports a measurement: a decimal
+A *quote* is a number on a book page, the README or a notebook's Markdown that reports a measurement: a decimal
 (``0.243``, ``+0.116``), a percentage (``24 %``), a ratio (``1.30x``), a duration (``776 s``,
 ``about 6 minutes``) or a size (``353 KB``). Bare whole numbers (``255 questions``, ``k=3``) are
 counts and settings, not measurements, and are left alone; so are code (fenced blocks and inline
@@ -8,7 +8,8 @@ code), version numbers and the level of an interval ("95 % interval").
 
 What may back a quote (its *pool*) depends on where it stands:
 
-- on a chapter page, the checked outputs of that chapter's notebooks, their run times and the stored
+- on a chapter page (and in the Markdown of its notebooks), the checked outputs of that chapter's
+  notebooks, their run times and the stored
   results (``ragft/results/*.json``) those notebooks load, plus the same for every chapter the
   paragraph names ("chapter 5", a ``{doc}`` link);
 - on any other page (introduction, README, glossary, claims, course), everything the book measured;
@@ -42,7 +43,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"]
+PAGES = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"] + sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def page_text(path: Path) -> str:
+    """What a reader reads on a page: a Markdown file, or the Markdown cells of a notebook (its outputs are
+    measurements, not quotes)."""
+    if path.suffix != ".ipynb":
+        return path.read_text()
+    cells = json.loads(path.read_text())["cells"]
+    return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 UNCHECKED_TAGS = {"nbval-ignore-output", "nbval-skip", "raises-exception"}
 
 SECONDS = {"ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3, "s": 1, "sec": 1, "second": 1, "seconds": 1,
@@ -78,6 +88,15 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("book/environment.md", "20 seconds", "a one-off load time on this machine (../shared/STACK.md), not an experiment"),
     ("book/course.md", "20 seconds", "the same one-off load time as environment.md"),
     ("book/environment.md", "414 MB", "the install footprint of Chroma, measured with pip, not an experiment"),
+    ("notebooks/09_scaling.ipynb", "414 MB", "install footprints of the vector databases compared, measured with pip"),
+    ("notebooks/09_scaling.ipynb", "385 MB", "install footprints of the vector databases compared, measured with pip"),
+    ("notebooks/09_scaling.ipynb", "362 MB", "install footprints of the vector databases compared, measured with pip"),
+    ("notebooks/09_scaling.ipynb", "48 bytes", "the code size of the IVFPQ index: a setting of the sweep"),
+    ("notebooks/09_scaling.ipynb", "1.7", "the size of a model (1.7 B parameters), not a measurement"),
+    ("notebooks/09_scaling.ipynb", "1.006", "a list price for one GPU-hour, not a measurement"),
+    ("notebooks/00_quick_tour.ipynb", "20 seconds", "the one-off load time of environment.md"),
+    ("notebooks/02d_lora_facts.ipynb", "0.0625", "one question in 16: arithmetic on the sample size"),
+    ("notebooks/03a_knowledge_base.ipynb", "with 10 documents", "a point of chapter 3's size curve, not the collection"),
 ]
 
 
@@ -320,7 +339,10 @@ class Ledger:
 
     def pool(self, page: str, paragraph: str = "") -> Pool:
         """What may back a quote on ``page`` in ``paragraph``: the page's chapter, and every chapter the
-        paragraph names ("chapter 5", "chapters 6 and 8", a ``{doc}`` link)."""
+        paragraph names ("chapter 5", "chapters 6 and 8", a ``{doc}`` link). A notebook's Markdown is backed
+        like its chapter page."""
+        if page.startswith("notebooks/"):
+            page = next((p for p, nbs in self.chapters.items() if Path(page).stem in nbs), page)
         if page not in self.chapters:
             return Pool(self.everything)
         pool = _empty()
@@ -333,17 +355,17 @@ class Ledger:
 
     def unbacked(self, page: str, text: str | None = None) -> list[Quote]:
         """Every quote on ``page`` (a path from the repository root) that nothing measured backs."""
-        text = (self.root / page).read_text() if text is None else text
+        text = page_text(self.root / page) if text is None else text
         found = []
         lines = text.splitlines()
         for q in quotes(text, page):
             if allowed(q):
                 continue
-            topic = None if page in self.chapters else self.topic(q, lines[q.line - 1],
+            topic = None if page in self.chapters or page.startswith("notebooks/") else self.topic(q, lines[q.line - 1],
                                                                   paragraph_at(text, q.line, lead=False))
             if not (topic or self.pool(page, paragraph_at(text, q.line))).backs(q):
                 found.append(q)
-        return found + rule_problems(text, page)
+        return found + [q for q in rule_problems(text, page) if not allowed(q)]
 
     def topic(self, q: Quote, line: str, paragraph: str) -> Pool | None:
         """A narrower pool for a duration whose subject the sentence names: a script of
@@ -503,7 +525,7 @@ def unbacked(pages: list[Path] = PAGES, ledger: Ledger | None = None) -> list[Qu
 
 
 def count(pages: list[Path] = PAGES) -> int:
-    return sum(len(quotes(p.read_text(), p.relative_to(ROOT).as_posix())) for p in pages)
+    return sum(len(quotes(page_text(p), p.relative_to(ROOT).as_posix())) for p in pages)
 
 
 if __name__ == "__main__":
