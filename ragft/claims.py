@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from ragft.data import load_tickets
 from ragft.finetune import stop_reason
 from ragft.headtohead import clustered, correct, documents_of, runs
-from ragft.stats import cluster_bootstrap, paired_bootstrap, rate
+from ragft.stats import cluster_bootstrap, paired_bootstrap, rate, wilson_interval
 from ragft.triage import is_valid_record
 
 SUPPORTED, NOT_SUPPORTED, OPPOSITE, PARTLY, UNTESTED = (
@@ -63,6 +63,12 @@ def direction(interval: dict[str, float], claimed: int = 1) -> str:
     if claimed < 0:
         low, high = high, low
     return SUPPORTED if low > 0 else OPPOSITE if high < 0 else NOT_SUPPORTED
+
+
+def refuted_by(verdict: str) -> str:
+    """The verdict on a claim that a measured difference argues against (RAG "needs" a large database, but
+    RAG over a small one beats the model alone): a supported difference refutes it."""
+    return SUPPORTED if verdict == OPPOSITE else NOT_SUPPORTED
 
 
 def combine(parts: Sequence[str]) -> str:
@@ -174,14 +180,14 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
     n_docs = len(set(docs))
     found[5] = (f"with {n_docs} documents and {h2h['index']['chunks']} sections, rag minus base "
                 f"{_diff(small)} (intervals resample documents)",
-                {SUPPORTED: NOT_SUPPORTED, OPPOSITE: SUPPORTED}.get(direction(small), NOT_SUPPORTED),
+                refuted_by(direction(small)),
                 "not supported when RAG over this small knowledge base beats the model alone (interval above zero)")
 
     # 6. overfitting: trained wording against new wording, and validation falling after its best step
     top = max(curves["facts"], key=lambda f: f["paraphrases"])
     n = top["examples"] // top["paraphrases"]
-    seen = rate([True] * round(top["trained_wording"] * n) + [False] * (n - round(top["trained_wording"] * n)))
-    new = rate([True] * round(top["new_wording"] * n) + [False] * (n - round(top["new_wording"] * n)))
+    seen, new = ({"rate": share, **dict(zip(("low", "high"), wilson_interval(round(share * n), n)))}
+                 for share in (top["trained_wording"], top["new_wording"]))
     fell = [u for k, u in units.items() if k.startswith("train ") and u.get("val_accuracy")
             and u["best_step"] is not None and u["best_step"] < u["steps_run"]]
     found[6] = (f"{top['paraphrases']} paraphrases per fact: trained wording {seen['rate']:.3f} [{seen['low']:.3f}, "
@@ -229,7 +235,7 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
     found[9] = (f"with small data on both sides ({h2h['sizes']['train']} training pairs, "
                 f"{n_docs} documents), rag minus finetuned on facts {_diff(facts)}; on ticket format, the fine-tune "
                 f"minus zero-shot {_diff(fmt)}",
-                {SUPPORTED: NOT_SUPPORTED, OPPOSITE: SUPPORTED}.get(direction(facts), NOT_SUPPORTED),
+                refuted_by(direction(facts)),
                 "the rule predicts fine-tuning for small data; not supported when RAG still wins on facts at small "
                 "data (what decides is facts or behaviour, not data size)")
 

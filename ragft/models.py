@@ -42,6 +42,11 @@ ENV_EMBED_CACHE = "RAGFT_EMBED_CACHE"
 ANSWER_TOKENS = 32
 
 
+def used_whole_budget(tokenizer: Any, reply: str, budget: int = ANSWER_TOKENS) -> bool:
+    """Whether a reply ran to its token budget (re-tokenizing the decoded text may differ by one token)."""
+    return len(tokenizer(reply, add_special_tokens=False)["input_ids"]) >= budget - 1
+
+
 class ModelPackageMissing(ImportError):
     """A weight package is not installed; the message names the install command."""
 

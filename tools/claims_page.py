@@ -7,6 +7,7 @@ numbers and the verdict that ``ragft.claims.judge`` computes from the stored res
 import sys
 from pathlib import Path
 
+from markers import rewrite_between
 from ragft.claims import judge
 from ragft.experiments.results import load_stored
 
@@ -44,16 +45,7 @@ def block() -> str:
 
 
 def main(check: bool) -> int:
-    text = PAGE.read_text()
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    new = f"{head}{BEGIN}\n{block()}\n{END}{tail}"
-    if check:
-        print("book/claims.md is " + ("up to date" if new == text else "out of date"))
-        return 0 if new == text else 1
-    PAGE.write_text(new)
-    print("book/claims.md: claims rewritten")
-    return 0
+    return rewrite_between(PAGE, BEGIN, END, block(), check, "claims rewritten")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from markers import rewrite_between  # noqa: E402
 from setup_cell import colab_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,16 +72,7 @@ def table() -> str:
 
 
 def main(check: bool) -> int:
-    text = PAGE.read_text()
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    new = f"{head}{BEGIN}\n{table()}\n{END}{tail}"
-    if check:
-        print("book/notebooks.md is " + ("up to date" if new == text else "out of date"))
-        return 0 if new == text else 1
-    PAGE.write_text(new)
-    print("book/notebooks.md: table rewritten")
-    return 0
+    return rewrite_between(PAGE, BEGIN, END, table(), check, "table rewritten")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import ragft
 from ragft.chunking import chunk_by_heading
 from ragft.data import load_documents, load_questions
 from ragft.evaluate import contains_answer
-from ragft.models import ANSWER_TOKENS, load_embedder, load_generator
+from ragft.models import ANSWER_TOKENS, load_embedder, load_generator, used_whole_budget
 from ragft.rag import answer_questions
 from ragft.retrieval import Retriever
 
@@ -59,7 +59,7 @@ def budget_check(retriever: Retriever, model: Any, tokenizer: Any, test: list[An
     k, layout = run["k"], run["layout"]
     budget = ANSWER_TOKENS
     full = [i for i, (reply, ok) in enumerate(zip(run["reply"], run["correct"]))
-            if not ok and len(tokenizer(reply, add_special_tokens=False)["input_ids"]) >= budget - 1]
+            if not ok and used_whole_budget(tokenizer, reply, budget)]
     again = answer_questions(retriever, model, tokenizer, [test[i].question for i in full], k=k, layout=layout,
                              max_new_tokens=factor * budget)
     turned = [contains_answer(a.text, test[i].answers) for a, i in zip(again, full)]

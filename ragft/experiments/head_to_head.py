@@ -49,7 +49,7 @@ from ragft.headtohead import (
     updated_documents,
     updated_facts,
 )
-from ragft.models import cache_dir, chat_prompt, generate, load_embedder, load_generator
+from ragft.models import cache_dir, chat_prompt, generate, load_embedder, load_generator, used_whole_budget
 from ragft.raft import raft_examples
 from ragft.rag import Reader
 from ragft.stats import percentiles
@@ -164,7 +164,7 @@ def budget_check(model: Any, tokenizer: Any, test: Sequence[Question],
     for system, (run_, kind, use) in systems.items():
         graded = run_["test"]
         full = [i for i, (reply, ok) in enumerate(zip(graded["reply"], graded["correct"]))
-                if not ok and len(tokenizer(reply, add_special_tokens=False)["input_ids"]) >= MAX_NEW_TOKENS - 1]
+                if not ok and used_whole_budget(tokenizer, reply, MAX_NEW_TOKENS)]
         tuned = load_adapter(model, adapters / f"h2h-{kind}") if kind else model
         asked = [test[i] for i in full]
         again = grade(replies(tuned, tokenizer, asked, use, max_new_tokens=factor * MAX_NEW_TOKENS), asked)
