@@ -5,6 +5,7 @@ page of the toc, every notebook page with its stored outputs and figures, Colab 
 configured form pointing at notebooks that exist, and no link to a missing page or anchor.
 """
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -68,6 +69,7 @@ def parse(page: Path) -> Links:
 
 
 def test_book_builds_with_zero_warnings(site):
+    assert shutil.which("dot"), "the diagrams need Graphviz: apt-get install graphviz (see the README)"
     proc, _ = site
     log = proc.stdout + proc.stderr
     warnings = [ln for ln in log.splitlines() if "WARNING" in ln or "ERROR" in ln]
@@ -188,3 +190,78 @@ def test_glossary_has_25_terms_each_linked_from_the_book():
     missing = [t for t in terms if t.lower() not in linked]
     assert not missing, f"glossary terms no page links to: {missing}"
     assert chapter_links >= len(terms), "the chapters themselves should link most terms"
+
+
+# --- The chapter pages in a real browser -------------------------------------------------------------------
+# Debian's chromium and chromium-driver (a browser that downloads its own build cannot install offline);
+# .ci/run installs them, so CI always runs this check; elsewhere it is skipped with what to install.
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SCREENSHOTS = ROOT / "_build" / "screenshots"  # one per chapter, kept after the run (CI's artefacts)
+PAGE_STATE = """
+const box = e => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; };
+return {
+  diagrams: [...document.querySelectorAll('div.graphviz object')].map(o => {
+      const svg = o.contentDocument && o.contentDocument.querySelector('svg');
+      return {size: box(o), drawn: !!svg && svg.querySelectorAll('g.node').length}; }),
+  charts: [...document.querySelectorAll('figure img')].filter(i => i.src.includes('/figures/'))
+      .map(i => ({src: i.src.split('/').pop(), size: box(i), loaded: i.complete && i.naturalWidth, alt: i.alt})),
+  scroll: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        webdriver = None
+    if not (webdriver and CHROMIUM and CHROMEDRIVER):
+        message = ("the browser check needs selenium (requirements.txt) and Debian's chromium and chromium-driver: "
+                   "apt-get install chromium chromium-driver")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    import functools
+    import http.server
+    import threading
+
+    _, built = site
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the built site on this machine only
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver, f"http://127.0.0.1:{server.server_address[1]}"
+    driver.quit()
+    server.shutdown()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page_in_a_browser_shows_its_diagram_and_chart(browser, chapter):
+    driver, address = browser
+    driver.get(f"{address}/book/{chapter}.html")
+    driver.execute_script("return document.fonts.ready")
+    state = driver.execute_script(PAGE_STATE)
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    diagram = driver.find_elements("css selector", "div.graphviz")
+    if diagram:
+        driver.execute_script("arguments[0].scrollIntoView()", diagram[0])
+    driver.save_screenshot(str(SCREENSHOTS / f"{chapter}.png"))
+    assert state["diagrams"] and all(d["size"][0] > 100 and d["size"][1] > 50 and d["drawn"] for d in state["diagrams"]), \
+        f"{chapter}: no diagram drawn: {state['diagrams']}"
+    assert state["charts"] and all(c["loaded"] and c["size"][0] > 100 and c["alt"] for c in state["charts"]), \
+        f"{chapter}: no result chart shown (with alt text): {state['charts']}"
+    width, viewport = state["scroll"]
+    assert width <= viewport, f"{chapter}: the page scrolls sideways at 1280 px ({width} > {viewport})"
+    assert not errors, f"{chapter}: console errors: {errors}"

@@ -9,11 +9,12 @@ def readme_commands():
     return re.findall(r"```bash\n(.+?)\n```", (ROOT / "README.md").read_text())
 
 
-def test_ci_runs_the_readme_test_command_exactly():
+def test_ci_runs_the_readme_system_packages_and_test_command_exactly():
     test_cmd = [c for c in readme_commands() if "pytest" in c]
-    assert len(test_cmd) == 1
+    system = [c for c in readme_commands() if "apt-get install" in c]
+    assert len(test_cmd) == 1 and len(system) == 1
     ci_lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith(("#", "set ", "cd "))]
-    assert ci_lines == test_cmd
+    assert ci_lines == system + test_cmd
 
 
 def test_readme_book_command_builds_with_warnings_as_errors():
@@ -47,6 +48,7 @@ def test_pages_workflow_builds_the_site_with_warnings_as_errors():
     steps = flow["jobs"]["build"]["steps"]
     runs = [s.get("run", "") for s in steps]
     assert "pip install -r requirements-site.txt" in runs
+    assert any("apt-get install -y graphviz" in r for r in runs), "the diagrams need Graphviz's dot"
     assert any(r.startswith("jupyter-book build .") and "-W -n" in r for r in runs)
     assert any(s.get("with", {}).get("path") == "_build/html" for s in steps)
     assert flow["jobs"]["deploy"]["steps"][-1]["uses"].startswith("actions/deploy-pages@")

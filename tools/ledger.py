@@ -42,6 +42,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import solutions  # noqa: E402  (the worked computations of the chapters' solutions)
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"] + sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -358,12 +361,16 @@ class Ledger:
         text = page_text(self.root / page) if text is None else text
         found = []
         lines = text.splitlines()
+        printed = _empty()  # what the page's worked solutions print (tests/test_solutions.py re-runs them)
+        for block in solutions.worked(text) if page.endswith(".md") else []:
+            _add_text(printed, block.output)
         for q in quotes(text, page):
             if allowed(q):
                 continue
             topic = None if page in self.chapters or page.startswith("notebooks/") else self.topic(q, lines[q.line - 1],
                                                                   paragraph_at(text, q.line, lead=False))
-            if not (topic or self.pool(page, paragraph_at(text, q.line))).backs(q):
+            pool = topic or self.pool(page, paragraph_at(text, q.line))
+            if not (pool.backs(q) or Pool(printed).backs(q)):
                 found.append(q)
         return found + [q for q in rule_problems(text, page) if not allowed(q)]
 

@@ -48,6 +48,13 @@ def setup_cell() -> str:
     return TEMPLATE.format(source=source())
 
 
+def site_url(page: str = "") -> str:
+    """The published website's address of a page (``"book/scaling.html#scale-ex-index"``): GitHub Pages
+    of the configured repository, where `.github/workflows/deploy.yml` publishes the book."""
+    r = repository()
+    return f"https://{r['org'].lower()}.github.io/{r['repo']}/{page}"
+
+
 def colab_url(notebook: str) -> str:
     """The Colab address of a notebook (``"00_quick_tour"``) on the configured branch."""
     r = repository()
