@@ -265,3 +265,44 @@ def test_chapter_page_in_a_browser_shows_its_diagram_and_chart(browser, chapter)
     width, viewport = state["scroll"]
     assert width <= viewport, f"{chapter}: the page scrolls sideways at 1280 px ({width} > {viewport})"
     assert not errors, f"{chapter}: console errors: {errors}"
+
+
+# --- Notebooks read outside the website (Colab, Jupyter) -----------------------------------------------------
+ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")
+
+
+def markdown_cells(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_reads_well_outside_the_website(path):
+    cells = markdown_cells(path)
+    roles = [m.group(0) for cell in cells for m in ROLE.finditer(cell)]
+    assert not roles, f"{path.name}: MyST roles that Colab shows as raw text: {roles}"
+    opening = cells[1]
+    assert opening.startswith("**In this notebook you will**") and opening.count("\n- ") >= 2, \
+        f"{path.name}: the second cell should list the notebook's objectives"
+    assert notebook_index.CELL_BEGIN in opening and "**Time to run:**" in opening, f"{path.name}: no measured run time"
+    closing = cells[-1]
+    assert closing.startswith("## What we learned"), f"{path.name}: the last cell should sum the notebook up"
+    assert setup_cell.site_url("book/") in closing, f"{path.name}: the summary should link to the exercises"
+
+
+def test_notebooks_links_to_the_website_point_at_pages_and_anchors_that_exist(site):
+    _, built = site
+    base = setup_cell.site_url()
+    pages = {}
+    broken = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in markdown_cells(path):
+            for target in re.findall(r"\]\((" + re.escape(base) + r"[^)\s]*)\)", cell):
+                page, _, anchor = target[len(base):].partition("#")
+                file = built / page
+                if not file.is_file():
+                    broken.append(f"{path.name}: {target}")
+                    continue
+                ids = pages.setdefault(page, parse(file).ids)
+                if anchor and anchor not in ids:
+                    broken.append(f"{path.name}: {target} (no such anchor)")
+    assert not broken, "\n".join(broken)

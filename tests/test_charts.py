@@ -173,8 +173,8 @@ def test_security_bars_are_the_stored_leaks_and_attacks(drawn):
     index = {q: i for i, q in enumerate(ft["question"])}
     pairs = modes["none"]["unauthorised"]["question"]  # the stored run's unauthorised (question, user) pairs
     shared = [ft["adapters"]["shared"]["stated"][index[q]] for q in pairs]
-    assert widths(leaks) == pytest.approx([mean(modes[m]["unauthorised"]["stated"]) for m in ("none", "after", "before")]
-                                          + [mean(shared), 0.0])
+    rag = [mean(modes[m]["unauthorised"]["stated"]) for m in ("none", "after", "before")]
+    assert widths(leaks) == pytest.approx(rag + [mean(shared), 0.0])
     assert interval_ends(leaks, horizontal=True)[:2] == pytest.approx(wilson(modes["none"]["unauthorised"]["stated"]))
     defences = sec["injection"]["defences"]
     assert widths(attacks) == pytest.approx([mean(d["success"]) for d in defences.values()])

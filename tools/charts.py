@@ -17,16 +17,17 @@ from __future__ import annotations
 import functools
 import io
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from ragft.experiments.results import load_stored  # noqa: E402
 from ragft.stats import rate, wilson_interval  # noqa: E402
@@ -183,8 +184,9 @@ def context() -> Figure:
     runs = stored("context")["configs"]
     n = len(stored("context")["questions"])
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    for shift, key, label, colour in [(-0.2, "in_prompt", "the answer is in the prompt (a perfect reader's score)", SKY),
-                                      (0.2, "correct", "the 135 M generator gives the answer", VERMILLION)]:
+    for shift, key, label, colour in [
+            (-0.2, "in_prompt", "the answer is in the prompt (a perfect reader's score)", SKY),
+            (0.2, "correct", "the 135 M generator gives the answer", VERMILLION)]:
         xs = [i + shift for i in range(len(runs))]
         rs = [rate(run[key]) for run in runs]
         ax.bar(xs, [r["rate"] for r in rs], 0.4, yerr=errors(rs), capsize=3, label=label, color=colour,
@@ -242,7 +244,8 @@ def learning_curves() -> Figure:
         examples, rs = zip(*curves[key])
         shifted = right.transData + ScaledTranslation(nudge / 72, 0, fig.dpi_scale_trans)  # side by side, in points
         right.errorbar(examples, [r["rate"] for r in rs], yerr=errors(rs), marker=marker, ls=style, capsize=3,
-                       color=colour, transform=shifted, label="in a training question" if "trained" in key else "new (the test question)")
+                       color=colour, transform=shifted,
+                       label="in a training question" if "trained" in key else "new (the test question)")
     n_facts = curves["facts, new wording"][0][1]["n"]
     right.set_xticks(examples, [str(e) for e in examples])
     right.set_xlabel(f"training examples ({n_facts} facts x 1, 2, 3 wordings)")
@@ -366,8 +369,10 @@ def risk_coverage() -> Figure:
 
 # Chapter 6 -----------------------------------------------------------------------------------------------
 
-EMBEDDER_LABELS = {"recall@1": "right document\nfirst (recall@1)", "recall@3": "right document\nin top 3 (recall@3)",
-                   "answer in top-3 chunks": "answer text in\ntop 3 sections", "answer": "answer given\n(RAG, top section)"}
+EMBEDDER_LABELS = {"recall@1": "right document\nfirst (recall@1)",
+                   "recall@3": "right document\nin top 3 (recall@3)",
+                   "answer in top-3 chunks": "answer text in\ntop 3 sections",
+                   "answer": "answer given\n(RAG, top section)"}
 
 
 def embedder_rates() -> dict[str, dict[str, dict[str, float]]]:
@@ -392,8 +397,8 @@ def embedder() -> Figure:
     n = rates["shipped"]["answer"]["n"]
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     for shift, system, label, colour in [(-0.2, "shipped", "MiniLM as shipped", BLUE),
-                                         (0.2, "fine-tuned", f"fine-tuned on {run['pairs']} training pairs "
-                                                             f"({run['steps']} steps)", ORANGE)]:
+                                         (0.2, "fine-tuned", (f"fine-tuned on {run['pairs']} training pairs "
+                                                              f"({run['steps']} steps)"), ORANGE)]:
         xs = [i + shift for i in range(len(metrics))]
         rs = [rates[system][m] for m in metrics]
         ax.bar(xs, [r["rate"] for r in rs], 0.4, yerr=errors(rs), capsize=3, label=label, color=colour,
@@ -403,8 +408,8 @@ def embedder() -> Figure:
     ax.set_ylabel(f"share of {n} test questions")
     ax.set_ylim(0, 1.22)
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.set_title(f"A fine-tuned embedder retrieves better; the answers barely move\n({n} held-out test "
-                 "questions, 95 % intervals)", fontsize=10)
+    ax.set_title(f"Retrieval with the shipped and the fine-tuned embedder, and the answers built on it\n"
+                 f"({n} held-out test questions, 95 % intervals)", fontsize=10)
     ax.legend(loc="upper center", ncol=2, fontsize=9)
     fig.tight_layout()
     return fig
@@ -497,6 +502,7 @@ def scale() -> Figure:
         ax.plot([p["p50_ms"] for p in pts], [p["recall"] for p in pts], marker=marker, color=colour,
                 ls="--" if second else "-", mfc="white" if second else colour, ms=6, lw=1.5, label=label)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))  # 0.03, 0.1, 0.3, 1, 3 ...
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"median latency of one query (ms per query, log scale; {corpus['search_threads']} thread)")
