@@ -203,7 +203,7 @@ return {
   diagrams: [...document.querySelectorAll('div.graphviz object')].map(o => {
       const svg = o.contentDocument && o.contentDocument.querySelector('svg');
       return {size: box(o), drawn: !!svg && svg.querySelectorAll('g.node').length}; }),
-  charts: [...document.querySelectorAll('figure img')].filter(i => i.src.includes('/figures/'))
+  charts: [...document.querySelectorAll('figure img')]
       .map(i => ({src: i.src.split('/').pop(), size: box(i), loaded: i.complete && i.naturalWidth, alt: i.alt})),
   scroll: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
 };

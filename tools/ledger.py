@@ -151,7 +151,8 @@ def prose(text: str) -> list[tuple[int, str]]:
         line = re.sub(r"`[^`]*`", " ", line)  # inline code and role targets
         line = re.sub(r"\]\([^)]*\)", "]", line)  # link addresses
         line = re.sub(r"<!--.*?-->", " ", line)
-        line = re.sub(r"^\s*:\w[\w-]*:.*$", " ", line)  # directive options
+        line = re.sub(r"^\s*:alt:", " ", line)  # a figure's alt text is read (aloud) like prose
+        line = re.sub(r"^\s*:\w[\w-]*:.*$", " ", line)  # the other directive options
         lines.append((i, line))
     return lines
 
