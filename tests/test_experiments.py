@@ -98,3 +98,48 @@ def test_rag_ticket_prompts_put_the_top_section_above_the_detailed_instruction()
     hits = [[(Chunk(f"c{i}", "d", f"section for {t.text}"), 0.5)] for i, t in enumerate(tickets)]
     prompts = purpose_experiment.rag_ticket_prompts(hits, tickets)
     assert prompts == [f"section for {t.text}\n\n{ticket_prompt(t.text, detailed=True)}" for t in tickets]
+
+
+def test_the_stored_exercise_runs_cover_what_the_solutions_quote():
+    from ragft.access import load_access, unauthorised_pairs
+    from ragft.data import load_conversations, load_questions
+    from ragft.experiments import exercises
+
+    run = load_stored("exercises")
+    assert set(exercises.PARTS) <= set(run) and "machine" in run
+    assert all(run[part]["unit_seconds"] > 0 for part in exercises.PARTS)
+    pairs = unauthorised_pairs(load_access())
+    over = run["overfetch"]
+    assert over["question"] == [q.id for q, _ in pairs] and over["user"] == [u for _, u in pairs]
+    assert list(over["k"]) == [str(k) for k in exercises.OVERFETCH_KS]
+    for k, r in over["k"].items():
+        assert r["after_empty"] == [n == 0 for n in r["after_count"]] and max(r["after_count"]) <= int(k)
+        assert set(r["before_count"]) == {int(k)}  # every user may read more than k chunks
+        # over-fetching returns the filtered search's first chunk, or nothing: never another chunk
+        assert all(same != empty for same, empty in zip(r["after_first_is_before_first"], r["after_empty"]))
+    follow_ups = sum(len(c.turns) - 1 for c in load_conversations())
+    history = run["history"]
+    assert all(len(v) == follow_ups for v in history["follow_ups"].values())
+    assert all(len(v) == len(load_conversations()) for v in history["switches"].values())
+    test = [q.id for q in load_questions("test")]
+    emb = run["embedder"]
+    assert emb["questions"] == test and len(emb["negative_rank"]) == 255
+    for system in emb["systems"].values():
+        assert all(len(system[m]) == len(test) for m in ("recall@1", "recall@3", "answer in top-3 chunks"))
+    # the pairs-on-every-fact fine-tune is chapter 6's, run again: the same retrieval scores
+    stored = load_stored("embedder")["systems"]
+    for name, again in (("shipped", "shipped"), ("fine-tuned", "all facts")):
+        for metric, value in stored[name]["retrieval"].items():
+            assert abs(sum(emb["systems"][again][metric]) / len(test) - value) <= 0.02
+    latency = run["latency"]
+    assert set(latency["generate_seconds"]) == {"closed book", "rag"} and latency["repeats"] == exercises.LATENCY_REPEATS
+    assert all(list(t) == [str(b) for b in exercises.BATCH_SIZES] for t in latency["generate_seconds"].values())
+    chunks = run["chunks"]
+    assert chunks["questions"] == test and list(chunks["strategies"]) == list(exercises.CHUNKINGS)
+    for s in chunks["strategies"].values():
+        assert len(s["correct"]) == len(s["in_prompt"]) == len(test)
+
+
+def test_exercises_has_no_quick_variant():
+    with pytest.raises(SystemExit):
+        main(["exercises", "--quick"])

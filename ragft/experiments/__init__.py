@@ -12,5 +12,6 @@ library (``ragft`` outside this folder) never imports it.
 - ``head_to_head``: chapter 5's five systems and the two shipped head-to-head adapters;
 - ``embedder``: chapter 6's embedder fine-tune, end to end;
 - ``security``: chapter 8's leaks, deletion, injection and backdoor measurements;
-- ``scale``: chapter 9's index families, vector database, two-process training and throughputs.
+- ``scale``: chapter 9's index families, vector database, two-process training and throughputs;
+- ``exercises``: the short model runs behind the exercise solutions of chapters 3-6 and 8.
 """

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
+
+import ragft
+import ragft.env
 
 RESULTS_DIR = Path(__file__).parent.parent / "results"
 ADAPTERS_DIR = Path(__file__).parent.parent / "adapters"
 COMMANDS = {  # stored file -> the experiment that writes it
-    "context": "context", "embedder": "embedder", "head_to_head": "head-to-head",
+    "context": "context", "embedder": "embedder", "exercises": "exercises", "head_to_head": "head-to-head",
     "learning_curves": "learning-curves", "purpose": "purpose", "scale": "scale", "security": "security",
     "triage": "triage",
 }
@@ -64,4 +68,28 @@ def record_run_seconds(path: str | Path, label: str, seconds: float) -> None:
     results["run_seconds"] = {**(runs if isinstance(runs, dict) else {}), label: round(seconds, 1)}
     text = path.read_text()
     save_stored(path, results, indent=1 if text.startswith("{\n") else None)
+
+
+def check_parts(parts: Any, known: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming any of ``parts`` that is not one of an experiment's ``known`` parts."""
+    unknown = set(parts) - set(known)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {known}")
+
+
+def store_parts(out: str | Path, results: dict[str, Any], parts: Any, known: tuple[str, ...],
+                steps: dict[str, Any], before_each: Any = None) -> dict[str, Any]:
+    """Run each of ``parts`` (in the order of ``known``) with its function in ``steps``, time it as
+    ``unit_seconds``, and store ``results`` after every part, so that a stopped run keeps what it finished."""
+    for part in known:
+        if part not in parts:
+            continue
+        if before_each is not None:
+            before_each()
+        started = time.perf_counter()
+        results[part] = steps[part]()
+        results[part]["unit_seconds"] = round(time.perf_counter() - started, 1)
+        results.update(versions=ragft.versions(), machine=ragft.env.machine())
+        save_stored(out, results, indent=1)
+    return results
 

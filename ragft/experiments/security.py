@@ -64,7 +64,7 @@ K = 1  # chunks per prompt: the book's RAG default (chapter 2)
 # layers, batch 8); its validation peaked between 4 and 8 epochs over three seeds, so 6 here.
 FT_EPOCHS = 6
 FT_LR = 3e-3
-from ragft.experiments.results import load_partial, save_stored, stored_path
+from ragft.experiments.results import check_parts, load_partial, store_parts, stored_path
 
 STORED = stored_path("security")
 
@@ -278,9 +278,7 @@ def backdoor_part(model: Any, tokenizer: Any, ask: Asker) -> dict[str, Any]:
 
 def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
     """Run ``parts`` and write them into ``out``, keeping the stored results of the other parts."""
-    unknown = set(parts) - set(PARTS)
-    if unknown:
-        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
+    check_parts(parts, PARTS)
     results: dict[str, Any] = load_partial(out)
     ragft.set_seed(0)
     model, tokenizer = load_generator()
@@ -291,12 +289,4 @@ def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
         "finetune": lambda: finetune_part(model, tokenizer, ask),
         "injection": lambda: injection_part(model, tokenizer, embedder, ask),
         "backdoor": lambda: backdoor_part(model, tokenizer, ask)}
-    for part in PARTS:
-        if part not in parts:
-            continue
-        started = time.perf_counter()
-        results[part] = steps[part]()
-        results[part]["unit_seconds"] = round(time.perf_counter() - started, 1)
-        results.update(versions=ragft.versions(), machine=ragft.env.machine())
-        save_stored(out, results, indent=1)
-    return results
+    return store_parts(out, results, parts, PARTS, steps)
