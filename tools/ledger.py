@@ -365,13 +365,14 @@ class Ledger:
         printed = _empty()  # what the page's worked solutions print (tests/test_solutions.py re-runs them)
         for block in solutions.worked(text) if page.endswith(".md") else []:
             _add_text(printed, block.output)
+        solved = Pool(printed)
         for q in quotes(text, page):
             if allowed(q):
                 continue
             topic = None if page in self.chapters or page.startswith("notebooks/") else self.topic(q, lines[q.line - 1],
                                                                   paragraph_at(text, q.line, lead=False))
             pool = topic or self.pool(page, paragraph_at(text, q.line))
-            if not (pool.backs(q) or Pool(printed).backs(q)):
+            if not (pool.backs(q) or solved.backs(q)):
                 found.append(q)
         return found + [q for q in rule_problems(text, page) if not allowed(q)]
 

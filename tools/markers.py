@@ -1,5 +1,12 @@
-"""Rewrite the part of a book page between two HTML-comment markers, or check that it is current."""
+"""Rewrite the part of a book page (or of any text) between two HTML-comment markers, or check that it is current."""
 from pathlib import Path
+
+
+def replace_between(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with ``block`` on its own lines between the markers ``begin`` and ``end``."""
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
 
 
 def rewrite_between(page: Path, begin: str, end: str, block: str, check: bool, rewritten: str) -> int:
@@ -7,9 +14,7 @@ def rewrite_between(page: Path, begin: str, end: str, block: str, check: bool, r
 
     Returns an exit status: 1 when checking finds the page out of date, else 0."""
     text = page.read_text()
-    head, rest = text.split(begin)
-    _, tail = rest.split(end)
-    new = f"{head}{begin}\n{block}\n{end}{tail}"
+    new = replace_between(text, begin, end, block)
     name = f"book/{page.name}"
     if check:
         print(f"{name} is " + ("up to date" if new == text else "out of date"))

@@ -24,7 +24,7 @@ import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from markers import rewrite_between  # noqa: E402
+from markers import replace_between, rewrite_between  # noqa: E402
 from setup_cell import colab_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +35,10 @@ COURSE_BEGIN, COURSE_END = "<!-- begin syllabus: tools/notebook_index.py -->", "
 TIMES_BEGIN, TIMES_END = "<!-- begin run times: tools/notebook_index.py -->", "<!-- end run times -->"
 CELL_BEGIN, CELL_END = "<!-- begin run time: tools/notebook_index.py -->", "<!-- end run time -->"
 
-# The course plan: title, the pages read, the notebooks run, the chapters whose exercises it sets (an
-# exercise label prefix when a chapter is split over two sessions), the hours planned for reading,
-# running and exercises, and how many exercises to choose (None: all).
+# The course plan: title, the pages read (a page name, then an optional note), the notebooks run, the
+# exercises it sets (a chapter page's name for all of its exercises, or single exercise labels when a
+# chapter is split over two sessions), the hours planned for reading, running and exercises, and how
+# many exercises to choose (None: all).
 SESSIONS = [
     ("1. Purpose, and a quick tour", ["intro", "purpose"], ["00_quick_tour", "01_purpose"],
      ["purpose"], (0.5, 0.5, 1), None),
@@ -91,8 +92,7 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}" if seconds >= 6 else "under 0.1"
 
 
-def table() -> str:
-    rows = notebooks()
+def table(rows: list[dict]) -> str:
     lines = ["| notebook | chapter | minutes | open |", "|---|---|---|---|"]
     for r in rows:
         chapter = f"{{doc}}`../{r['chapter']}`" if r["chapter"].startswith("book/") else r["chapter"]
@@ -112,21 +112,21 @@ def _hours(x: float) -> str:
     return f"{x:g}"
 
 
-def course_table() -> str:
+def course_table(rows: list[dict]) -> str:
     """The syllabus: each session's reading, notebooks with their measured minutes, exercises and hours."""
-    seconds = {r["name"]: r["seconds"] for r in notebooks()}
+    seconds = {r["name"]: r["seconds"] for r in rows}
     planned_nb = [nb for session in SESSIONS for nb in session[2]]
     if sorted(planned_nb) != sorted(seconds) or len(set(planned_nb)) != len(planned_nb):
         raise ValueError(f"every notebook must be in exactly one session of SESSIONS: planned {sorted(planned_nb)}, "
                          f"in the book {sorted(seconds)}")
-    chapter_pages = dict.fromkeys(r["chapter"] for r in notebooks() if r["chapter"].startswith("book/"))
+    chapter_pages = dict.fromkeys(r["chapter"] for r in rows if r["chapter"].startswith("book/"))
     all_labels = [label for page in chapter_pages for label in exercises(page.removeprefix("book/"))]
     lines = ["| session | reading | notebooks (minutes of compute, measured) | exercises | time (h): reading + "
              "running + exercises |", "|---|---|---|---|---|"]
     used = []
     for title, pages, nbs, sets, hours, choose in SESSIONS:
-        reading = ", ".join(f"{{doc}}`{p.split()[0]}`" + (f" {' '.join(p.split()[1:])}" if len(p.split()) > 1 else "")
-                            for p in pages)
+        reading = ", ".join(f"{{doc}}`{name}`" + (f" {note}" if note else "")
+                            for name, _, note in (p.partition(" ") for p in pages))
         notebook_cells = ", ".join(f"{{doc}}`../notebooks/{nb}` ({minutes(seconds[nb])})" for nb in nbs)
         labels = [label for x in sets for label in ([x] if "-ex-" in x else exercises(x))]
         used += labels
@@ -138,9 +138,8 @@ def course_table() -> str:
     return "\n".join(lines)
 
 
-def course_times() -> str:
+def course_times(rows: list[dict]) -> str:
     """The sentence on the course page about the notebooks' run times, from the same measurements."""
-    rows = notebooks()
     longest = max(rows, key=lambda r: r["seconds"])
     total = sum(r["seconds"] for r in rows)
     return (f"All {len(rows)} notebooks together took {minutes(total)} minutes of compute on a 2-core laptop CPU, "
@@ -155,12 +154,10 @@ def run_time_line(seconds: float) -> str:
             f"install and the models' first load.")
 
 
-def notebook_cells(check: bool) -> int:
+def notebook_cells(rows: list[dict], check: bool) -> int:
     """Rewrite (or check) the run-time line of every notebook that has the markers."""
-    import nbformat
-
     status = 0
-    for r in notebooks():
+    for r in rows:
         path = ROOT / "notebooks" / f"{r['name']}.ipynb"
         nb = nbformat.read(path, as_version=4)
         cell = next((c for c in nb.cells if c.cell_type == "markdown" and CELL_BEGIN in c.source), None)
@@ -168,9 +165,7 @@ def notebook_cells(check: bool) -> int:
             print(f"notebooks/{path.name} has no run-time markers")
             status = 1
             continue
-        head, rest = cell.source.split(CELL_BEGIN)
-        _, tail = rest.split(CELL_END)
-        new = f"{head}{CELL_BEGIN}\n{run_time_line(r['seconds'])}\n{CELL_END}{tail}"
+        new = replace_between(cell.source, CELL_BEGIN, CELL_END, run_time_line(r["seconds"]))
         if new != cell.source:
             if check:
                 print(f"notebooks/{path.name}: run-time line out of date")
@@ -183,10 +178,11 @@ def notebook_cells(check: bool) -> int:
 
 
 def main(check: bool) -> int:
-    status = rewrite_between(PAGE, BEGIN, END, table(), check, "table rewritten")
-    status |= rewrite_between(COURSE, COURSE_BEGIN, COURSE_END, course_table(), check, "syllabus rewritten")
-    status |= rewrite_between(COURSE, TIMES_BEGIN, TIMES_END, course_times(), check, "run times rewritten")
-    return status | notebook_cells(check)
+    rows = notebooks()  # every notebook read once
+    status = rewrite_between(PAGE, BEGIN, END, table(rows), check, "table rewritten")
+    status |= rewrite_between(COURSE, COURSE_BEGIN, COURSE_END, course_table(rows), check, "syllabus rewritten")
+    status |= rewrite_between(COURSE, TIMES_BEGIN, TIMES_END, course_times(rows), check, "run times rewritten")
+    return status | notebook_cells(rows, check)
 
 
 if __name__ == "__main__":
