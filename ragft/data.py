@@ -16,7 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-QUESTION_SPLITS = ("train", "test", "unanswerable", "updates")
+QUESTION_SPLITS = ("train", "test", "test_plain", "unanswerable", "updates")
+OPTIONAL_SPLITS = ("test_plain",)  # a data folder of your own may leave these out
 TICKET_SPLITS = ("train", "test")
 TICKET_FIELDS = ("category", "priority", "product")
 TICKET_VALUES = {
@@ -176,7 +177,8 @@ def load_facts(root: str | Path | None = None) -> list[Fact]:
 
 
 def load_questions(split: str, root: str | Path | None = None) -> list[Question]:
-    """One question split: ``train``, ``test``, ``unanswerable`` or ``updates``."""
+    """One question split: ``train``, ``test`` (the head-to-head's wording), ``test_plain`` (the same facts
+    asked as users type them), ``unanswerable`` or ``updates``."""
     _check_split(split, QUESTION_SPLITS)
     out = []
     for row in _read_jsonl(_root(root) / "questions" / f"{split}.jsonl", Question):
@@ -411,6 +413,8 @@ def validate(root: str | Path | None = None) -> list[str]:
             problems.append(f"fact {f.id}: answer {f.answer!r} not found in {f.doc_id}")
     seen_ids: set[str] = set()
     for split in QUESTION_SPLITS:
+        if split in OPTIONAL_SPLITS and not (_root(root) / "questions" / f"{split}.jsonl").is_file():
+            continue
         for q in load_questions(split, root):
             where = f"{split} {q.id}"
             if q.id in seen_ids:

@@ -309,3 +309,70 @@ def freshness(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
                        old_after=row["old_before"])
         out[system] = row
     return out
+
+
+# The wording axis (``ragft/results/wording.json``, written by ``python -m ragft.experiments wording``): the
+# same facts asked as users type them, and how far each question's wording is from the training questions.
+WORDINGS = ("test", "test_plain")  # the head-to-head's indirect wording, and plain wording
+
+
+def wording_runs(results: dict[str, Any], wording: dict[str, Any], system: str, part: str) -> list[dict[str, Any]]:
+    """The stored evaluations of one system on one wording: one for an untrained system, one per seed for a
+    trained one; each holds ``part`` ("test" or "test_plain") and its run's threshold."""
+    if part == "test":
+        return runs(results, system)
+    units = wording["units"]
+    if system in ("base", "rag"):
+        return [units[system]]
+    return [units[f"{system} seed {s}"] for s in results["seeds"]]
+
+
+def wording_scores(results: dict[str, Any], wording: dict[str, Any], system: str, part: str) -> list[float]:
+    """Per question of ``part``, the share of the system's seeds that answered it correctly (no gate)."""
+    return seed_mean([correct(r, part) for r in wording_runs(results, wording, system, part)])
+
+
+def wording_documents(part: str) -> list[str]:
+    """Per question of ``part`` (in id order, as stored), the document that holds its answer."""
+    return [q.doc_ids[0] for q in sorted(load_questions(part), key=lambda q: q.id)]
+
+
+def wording_table(results: dict[str, Any], wording: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per system: accuracy on each wording (answering everything, seed-averaged, 95 % bootstrap interval over
+    the 255 questions) and plain minus indirect, paired by fact, with an interval that resamples documents."""
+    rows = []
+    docs = wording_documents("test")
+    if docs != wording_documents("test_plain"):
+        raise ValueError("the two wordings must ask the same facts in the same order")
+    for system in SYSTEMS:
+        scores = {part: wording_scores(results, wording, system, part) for part in WORDINGS}
+        rows.append({"system": system, **{part: bootstrap_rate(scores[part]) for part in WORDINGS},
+                     "plain - test": cluster_bootstrap(scores["test_plain"], docs, scores["test"])})
+    return rows
+
+
+def wording_differences(results: dict[str, Any], wording: dict[str, Any], pairs: Sequence[tuple[str, str]],
+                        part: str) -> dict[str, dict[str, float]]:
+    """Accuracy of ``a`` minus ``b`` on one wording, per pair, with intervals that resample documents."""
+    docs = wording_documents(part)
+    return {f"{a} - {b}": cluster_bootstrap(wording_scores(results, wording, a, part), docs,
+                                            wording_scores(results, wording, b, part)) for a, b in pairs}
+
+
+def accuracy_by_distance(results: dict[str, Any], wording: dict[str, Any], key: str = "train_nearest",
+                         bins: int = 5) -> dict[str, Any]:
+    """Accuracy of every system against a question's distance, both wordings pooled (510 questions).
+
+    ``key`` is a stored cosine: ``train_nearest`` (to the nearest training question) or ``gold_chunk`` (to
+    the section that holds the answer). Questions are sorted by it and cut into ``bins`` bins of equal size;
+    per bin, its cosine range, and per system the seed-averaged accuracy with a 95 % bootstrap interval.
+    """
+    cosine = [c for part in WORDINGS for c in wording["units"]["distances"][part][key]]
+    order = sorted(range(len(cosine)), key=lambda i: (cosine[i], i))
+    edges = [order[round(j * len(order) / bins):round((j + 1) * len(order) / bins)] for j in range(bins)]
+    out: dict[str, Any] = {"key": key, "bins": [{"low": cosine[b[0]], "high": cosine[b[-1]], "n": len(b),
+                                                 "mean": sum(cosine[i] for i in b) / len(b)} for b in edges]}
+    for system in SYSTEMS:
+        scores = [s for part in WORDINGS for s in wording_scores(results, wording, system, part)]
+        out[system] = [bootstrap_rate([scores[i] for i in b]) for b in edges]
+    return out

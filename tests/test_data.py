@@ -50,10 +50,23 @@ def test_data_is_consistent():
     assert data.validate() == []
 
 
-def test_no_test_question_leaks_from_train(embedder):
+@pytest.mark.parametrize("split", ["test", "test_plain"])
+def test_no_test_question_leaks_from_train(embedder, split):
     train = [q.question for q in data.load_questions("train")]
-    test = [q.question for q in data.load_questions("test")]
+    test = [q.question for q in data.load_questions(split)]
     assert data.find_leaks(train, test, embedder, threshold=0.95) == []
+
+
+def test_the_plain_wording_asks_every_test_fact_once_with_the_same_answers():
+    test = {q.fact_ids: q for q in data.load_questions("test")}
+    plain = data.load_questions("test_plain")
+    assert len(plain) == len(test) == 255 and {q.fact_ids for q in plain} == set(test)
+    for q in plain:
+        t = test[q.fact_ids]
+        assert q.id == "pl-" + q.fact_ids[0] and (q.answers, q.doc_ids) == (t.answers, t.doc_ids)
+        assert q.question != t.question and not evaluate.contains_answer(q.question, q.answers), q.id
+    assert sorted(len(q.question.split()) for q in plain)[len(plain) // 2] < sorted(
+        len(q.question.split()) for q in test.values())[len(test) // 2]  # plainly worded: shorter, as users type
 
 
 def test_find_leaks_catches_a_near_copy(embedder):

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 from ragft.adapter_cache import adapter_cache_dir, clear_adapter_cache
-from ragft.experiments import context, embedder, exercises, head_to_head, learning_curves, purpose, scale, security, triage
+from ragft.experiments import context, embedder, exercises, head_to_head, learning_curves, purpose, scale, security, triage, wording
 from ragft.experiments.results import record_run_seconds
 
 EXPERIMENTS = ["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage", "scale",
-               "exercises"]
+               "exercises", "wording"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", nargs="+", default=None,
                         help="security, scale and exercises only: the parts to run (security: access finetune injection "
                              "backdoor; scale: index synthetic training throughput database; exercises: overfetch history "
-                             "embedder latency chunks; default all)")
+                             "embedder latency chunks; wording: adapters distances plain; default all)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
     if args.experiment in ("learning-curves", "purpose", "embedder", "context", "security", "scale",
-                           "exercises") and args.quick:
+                           "exercises", "wording") and args.quick:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.quick and args.out is None:
         raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
     started = time.perf_counter()
     # a resumable experiment keeps what its file holds: then the time recorded is that of the resumed part only
     resumable = {"head-to-head": head_to_head.STORED, "security": security.STORED, "scale": scale.STORED,
-                 "triage": triage.STORED, "exercises": exercises.STORED}
+                 "triage": triage.STORED, "exercises": exercises.STORED, "wording": wording.STORED}
     target = args.out or resumable.get(args.experiment)
     resumed = args.experiment in resumable and target is not None and Path(target).is_file()
     if args.experiment == "learning-curves":
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.experiment == "exercises":
         out = args.out or exercises.STORED
         exercises.run(out, parts=tuple(args.parts) if args.parts else exercises.PARTS)
+    elif args.experiment == "wording":
+        out = args.out or wording.STORED
+        wording.run(out, parts=tuple(args.parts) if args.parts else wording.PARTS)
     elif args.experiment == "triage":
         out = args.out or triage.STORED
         triage.run(out, adapter_out=out.parent / "triage-adapter" if args.quick else triage.ADAPTER_DIR,
