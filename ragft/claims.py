@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ragft.data import load_tickets
 from ragft.finetune import stop_reason
-from ragft.headtohead import clustered, correct, documents_of, runs
+from ragft.headtohead import clustered, correct, documents_of, runs, wording_differences, wording_scores
 from ragft.stats import cluster_bootstrap, paired_bootstrap, rate, wilson_interval
 from ragft.triage import is_valid_record
 
@@ -112,9 +112,10 @@ def latency_difference(h2h: dict[str, Any], a: str = "rag", b: str = "finetuned"
             "parts": parts, "questions": split["questions"], "new_tokens": split["new_tokens"]}
 
 
-def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], security: dict[str, Any]
-          ) -> list[Judgement]:
-    """Every claim of ``CLAIMS`` judged on the stored results of chapters 3, 4, 5 and 8."""
+def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], security: dict[str, Any],
+          wording: dict[str, Any] | None = None) -> list[Judgement]:
+    """Every claim of ``CLAIMS`` judged on the stored results of chapters 3, 4, 5 and 8; with ``wording``
+    (chapter 5's plainly worded questions), claim 8 is judged on both wordings."""
     units = h2h["units"]
     rag_ok = correct(units["rag"])
     ft_ok = [statistics.mean(x) for x in zip(*(correct(r) for r in runs(h2h, "finetuned")))]
@@ -224,11 +225,21 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
     # 8. combining beats either alone
     pairs = [("raft", "rag"), ("raft", "finetuned"), ("rag+finetuned", "rag"), ("rag+finetuned", "finetuned")]
     c = clustered(h2h, pairs)
-    found[8] = ("accuracy (n=255, intervals resample documents): " + ", ".join(
+    measured8 = ("accuracy (n=255, intervals resample documents): " + ", ".join(
         f"{s} {c[s]['mean']:.3f}" for s in ("finetuned", "rag", "rag+finetuned", "raft")) + "; " + "; ".join(
-        f"{a} minus {b} {_diff(c[f'{a} - {b}'])}" for a, b in pairs),
-        combine([direction(c[f"{a} - {b}"]) for a, b in pairs]),
-        "each combination minus each single approach; supported when every interval excludes zero upwards")
+        f"{a} minus {b} {_diff(c[f'{a} - {b}'])}" for a, b in pairs))
+    parts8 = [direction(c[f"{a} - {b}"]) for a, b in pairs]
+    rule8 = "each combination minus each single approach; supported when every interval excludes zero upwards"
+    if wording is not None:
+        plain = wording_differences(h2h, wording, pairs, "test_plain")
+        accuracy = {s: statistics.mean(wording_scores(h2h, wording, s, "test_plain"))
+                    for s in ("finetuned", "rag", "rag+finetuned", "raft")}
+        measured8 = ("indirect wording: " + measured8 + ". Plain wording, the same 255 facts: " + ", ".join(
+            f"{s} {v:.3f}" for s, v in accuracy.items()) + "; " + "; ".join(
+            f"{a} minus {b} {_diff(plain[f'{a} - {b}'])}" for a, b in pairs))
+        parts8 += [direction(plain[f"{a} - {b}"]) for a, b in pairs]
+        rule8 += " on both wordings; partly when some do"
+    found[8] = (measured8, combine(parts8), rule8)
 
     # 9. the data-size rule: small data should favour fine-tuning, but for facts it does not
     facts = cluster_bootstrap(rag_ok, docs, ft_ok)

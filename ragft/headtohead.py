@@ -339,14 +339,19 @@ def wording_documents(part: str) -> list[str]:
 
 def wording_table(results: dict[str, Any], wording: dict[str, Any]) -> list[dict[str, Any]]:
     """Per system: accuracy on each wording (answering everything, seed-averaged, 95 % bootstrap interval over
-    the 255 questions) and plain minus indirect, paired by fact, with an interval that resamples documents."""
+    the 255 questions), the share answered wrongly behind the validated gate (``<part> confident_wrong``,
+    seed-averaged) and plain minus indirect accuracy, paired by fact, with an interval that resamples
+    documents."""
     rows = []
     docs = wording_documents("test")
     if docs != wording_documents("test_plain"):
         raise ValueError("the two wordings must ask the same facts in the same order")
     for system in SYSTEMS:
         scores = {part: wording_scores(results, wording, system, part) for part in WORDINGS}
-        rows.append({"system": system, **{part: bootstrap_rate(scores[part]) for part in WORDINGS},
+        wrong = {f"{part} confident_wrong": statistics.mean(
+            sum(o == -1 for o in system_outcomes(r, part)) / len(r[part]["reply"])
+            for r in wording_runs(results, wording, system, part)) for part in WORDINGS}
+        rows.append({"system": system, **{part: bootstrap_rate(scores[part]) for part in WORDINGS}, **wrong,
                      "plain - test": cluster_bootstrap(scores["test_plain"], docs, scores["test"])})
     return rows
 

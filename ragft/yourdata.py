@@ -152,7 +152,8 @@ def evaluate_folder(folder: str | Path, questions_file: str | Path, systems: Seq
                     model: Any = None, tokenizer: Any = None, embedder: Any = None) -> dict[str, Any]:
     """Chapter 5's table for a folder of documents and a JSONL file of questions (see the module's docstring).
 
-    Returns ``rows`` (one per system), the per-question ``replies``, ``skipped`` files and ``warnings``
+    Returns ``rows`` (one per system), the per-question ``replies`` and ``correct`` (per system), which
+    questions are ``answerable``, the ``skipped`` files and ``warnings``
     (each answerable question whose answer is in no document; also issued as a ``UserWarning``). Pass an
     already loaded generator and embedder to save their loading time.
     """
@@ -181,7 +182,7 @@ def evaluate_folder(folder: str | Path, questions_file: str | Path, systems: Seq
     dense = Retriever(embedder, [c for d in documents for c in chunk_by_heading(d)], show_progress_bar=False)
     hybrid = HybridRetriever(dense)
     retrievers = {"dense": dense, "hybrid": hybrid, "raft": hybrid}
-    rows, said = [], {}
+    rows, said, right = [], {}, {}
     for system in systems:
         retriever = retrievers[system]
         reader = Reader(retriever, **(RAFT_READER if system == "raft" else READER))
@@ -192,8 +193,10 @@ def evaluate_folder(folder: str | Path, questions_file: str | Path, systems: Seq
         if system == "raft":
             model = tuned.unload()
         said[system] = graded["reply"]
+        right[system] = [c and not idk for c, idk in zip(graded["correct"], graded["idk"])]
         rows.append(table_row(system, questions, graded, hits_at_k(retriever, questions), seconds))
-    return {"rows": rows, "replies": said, "questions": [q.question for q in questions], "skipped": skipped,
+    return {"rows": rows, "replies": said, "correct": right, "questions": [q.question for q in questions],
+            "answerable": [q.answer is not None for q in questions], "skipped": skipped,
             "warnings": notes, "documents": len(documents)}
 
 

@@ -20,7 +20,7 @@ VERDICTS = (PARTLY, NOT_SUPPORTED, SUPPORTED, OPPOSITE, UNTESTED)  # longest fir
 
 @pytest.fixture(scope="module")
 def stored():
-    return {name: load_stored(name) for name in ("head_to_head", "triage", "learning_curves", "security")}
+    return {name: load_stored(name) for name in ("head_to_head", "triage", "learning_curves", "security", "wording")}
 
 
 @pytest.fixture(scope="module")

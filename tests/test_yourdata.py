@@ -126,3 +126,14 @@ def test_the_table_prints_its_sizes():
     assert "15 answerable and 5 unanswerable" in text and "0.33 [0.15, 0.58]" in text
     assert row["ms_per_question"] == 100.0
     json.dumps(row)  # storable as it is
+
+
+def test_the_readme_command_names_files_that_ship():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (line,) = [ln for ln in (root / "README.md").read_text().splitlines() if "-m ragft.yourdata" in ln]
+    words = line.split()
+    folder, questions = words[words.index("ragft.yourdata") + 1:words.index("ragft.yourdata") + 3]
+    assert (root / folder).resolve() == (data_dir() / "your_documents").resolve()
+    assert (root / questions).resolve() == (data_dir() / "your_questions.jsonl").resolve()

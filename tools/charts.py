@@ -331,6 +331,49 @@ def answer() -> Figure:
     return fig
 
 
+@functools.lru_cache(maxsize=None)
+def wording_rows() -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    """Chapter 5's wording table and its accuracy by distance (``ragft.headtohead``), computed once per process."""
+    from ragft.headtohead import accuracy_by_distance, wording_table
+
+    h2h, wording = stored("head_to_head"), stored("wording")
+    return tuple(wording_table(h2h, wording)), accuracy_by_distance(h2h, wording)
+
+
+WORDING_LABELS = {"test": "as the head-to-head asks (indirect)", "test_plain": "as users type (plain)"}
+
+
+@chart("wording")
+def wording() -> Figure:
+    """Chapter 5: the five systems on both wordings, and accuracy against the distance to training wording."""
+    rows, by_distance = wording_rows()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
+    for j, (part, colour) in enumerate((("test", BLUE), ("test_plain", ORANGE))):
+        xs = [i + (j - 0.5) * 0.38 for i in range(len(rows))]
+        rates = [r[part] for r in rows]
+        left.bar(xs, [r["rate"] for r in rates], 0.38, yerr=errors(rates), capsize=3, color=colour,
+                 edgecolor="black", linewidth=0.5, label=f"{WORDING_LABELS[part]}, n={rates[0]['n']}")
+    left.set_xticks(range(len(rows)), [ANSWER_LABELS[r["system"]] for r in rows], fontsize=8)
+    left.set_ylabel("share of the 255 facts\nanswered correctly")
+    left.set_ylim(0, 1)
+    left.legend(loc="upper left", fontsize=8)
+    left.set_title("the same 255 facts, two wordings (95 % intervals)", fontsize=9)
+    centres = [b["mean"] for b in by_distance["bins"]]
+    for system in SYSTEM_COLOURS:
+        rates = by_distance[system]
+        right.errorbar(centres, [r["rate"] for r in rates], yerr=errors(rates), color=SYSTEM_COLOURS[system],
+                       linestyle=SYSTEM_LINES[system], marker="o", markersize=4, capsize=2,
+                       label=ANSWER_LABELS[system].replace("\n", " "))
+    right.set_xlabel("cosine of the question to its nearest training question\n(bins of "
+                     f"{by_distance['bins'][0]['n']} questions, both wordings pooled; right: closer)")
+    right.set_ylabel("share answered correctly")
+    right.set_ylim(0, 1)
+    right.legend(loc="upper left", fontsize=7)
+    right.set_title("accuracy against the distance to training wording", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 RISK_LABELS = {"base": "base model", "rag": "RAG (untrained reader)", "finetuned": "fine-tuned (closed book)",
                "rag+finetuned": "RAG + fine-tuned reader", "raft": "RAFT (reader trained to read)"}
 

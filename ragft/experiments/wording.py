@@ -5,13 +5,14 @@ each finished unit is stored at once and a rerun skips it). Three parts:
 
 - ``adapters``: the closed-book and RAFT adapters of the head-to-head's seeds 1 and 2, trained again
   exactly as ``ragft.experiments.head_to_head`` trained them (same split, recipe, seed and early stop;
-  only seed 0's adapters ship). Each unit records whether its validation curve is the stored one, so
-  the systems asked below are the systems chapter 5 scored.
+  only seed 0's adapters ship). Each unit stores its validation curve beside the stored one: training
+  on a CPU is not bit-for-bit repeatable, so the check is that the curves agree up to the kept step.
 - ``distances``: for every question of every set, the cosine (the book's embedder) to its nearest
   training question, to the nearest training question about the same fact, and to its gold chunk.
 - ``plain``: every system and seed, at the settings chosen on validation in the head-to-head (reader,
   retrieval, threshold: nothing is tuned again), on the 255 plainly worded questions of
-  ``ragft/data/questions/test_plain.jsonl``.
+  ``ragft/data/questions/test_plain.jsonl``; then the retrained adapters answer the 255 test questions
+  again, so that their replies can be compared with the stored ones.
 """
 from __future__ import annotations
 
@@ -173,5 +174,17 @@ def run(out: Path = STORED, parts: Sequence[str] = PARTS) -> dict[str, Any]:
                 if seed is not None and not (adapter_folder(TRAINED[system], seed) / "adapter_config.json").is_file():
                     raise FileNotFoundError(f"{adapter_folder(TRAINED[system], seed)} is missing: run the adapters part")
                 unit(name, ask)
+        # Are the retrained adapters the stored systems? Each one answers the 255 test questions again.
+        for seed in RETRAINED:
+            for system in ("finetuned", "raft"):
+                def again(system: str = system, seed: int = seed) -> dict[str, Any]:
+                    nonlocal model
+                    use = sentence_reader if system == "raft" else None
+                    m = load_adapter(model, adapter_folder(TRAINED[system], seed))
+                    graded = grade(replies(m, tokenizer, setup.test, use), setup.test)
+                    model = m.unload()
+                    return {"seed": seed, "test": graded}
+
+                unit(f"test again {system} seed {seed}", again)
     save_stored(out, results)
     return results
