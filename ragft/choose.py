@@ -34,6 +34,8 @@ class Requirements:
     per_user_access: bool = False  # different users may see different documents (per-customer data, ...)
     must_delete: bool = False  # a fact or document must be removable for good on request (a customer leaving, GDPR)
     untrusted_documents: bool = False  # documents come from outside or many authors, so one may carry instructions
+    questions_like_training: bool = False  # users ask in the words of the examples a model could be trained on
+    # (a fixed FAQ, a form, short plain questions like the training pairs), not in their own, varied words
 
     def __post_init__(self) -> None:
         if self.knowledge_changes not in CHANGE_RATES:
@@ -41,7 +43,7 @@ class Requirements:
         if self.hardware not in HARDWARE:
             raise ValueError(f"hardware must be one of {HARDWARE}, got {self.hardware!r}")
         for name in ("needs_private_knowledge", "needs_sources", "needs_style_or_format",
-                     "per_user_access", "must_delete", "untrusted_documents"):
+                     "per_user_access", "must_delete", "untrusted_documents", "questions_like_training"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         n = self.labelled_examples
@@ -54,6 +56,7 @@ class Requirements:
 
 SHARES = frozenset({  # the Evidence fields that are shares of questions, checked to lie in 0..1
     "rag_accuracy", "finetuned_accuracy", "rag_hallucination", "finetuned_hallucination",
+    "rag_accuracy_plain", "finetuned_accuracy_plain", "raft_accuracy", "raft_accuracy_plain",
     "format_accuracy_finetuned", "format_accuracy_base", "format_accuracy_classifier", "format_accuracy_few_shot",
     "rag_leak_unfiltered", "rag_leak_filtered", "finetuned_leak", "finetuned_recall_deleted",
     "injection_success_plain", "injection_success_defended",
@@ -75,6 +78,10 @@ class Evidence:
     retrain_seconds: float | None = None  # time for a fine-tune to absorb an update
     rag_accuracy: float | None = None  # on new facts, 0..1
     finetuned_accuracy: float | None = None  # closed book on new facts (held-out wording), 0..1
+    rag_accuracy_plain: float | None = None  # the same facts asked in plain words, close to training (chapter 5), 0..1
+    finetuned_accuracy_plain: float | None = None  # the closed-book fine-tune on those plain questions, 0..1
+    raft_accuracy: float | None = None  # a reader trained on retrieved text (RAFT), held-out wording, 0..1
+    raft_accuracy_plain: float | None = None  # RAFT on the plain questions, 0..1
     rag_hallucination: float | None = None  # share of wrong answers with retrieval when it answers everything, 0..1
     finetuned_hallucination: float | None = None  # the same for a closed-book fine-tune, 0..1
     format_accuracy_finetuned: float | None = None  # structured-output exact match after fine-tuning, 0..1
@@ -147,11 +154,17 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
     retrieval = training = False
 
     # Chapters 5-6: retrieval answers from documents; a closed-book fine-tune recalls few new facts.
+    # Chapter 5 asked the same facts in two wordings: the users' wording decides which numbers apply.
+    plain = (req.questions_like_training and ev.rag_accuracy_plain is not None
+             and ev.finetuned_accuracy_plain is not None)
     if req.needs_private_knowledge:
         retrieval = True
-        if ev.rag_accuracy is not None and ev.finetuned_accuracy is not None:
-            numbers = (f": on held-out questions retrieval answered {_pct(ev.rag_accuracy)} and a closed-book "
-                       f"fine-tune {_pct(ev.finetuned_accuracy)}")
+        if plain:
+            numbers = (f": on held-out questions in plain words close to the training questions, retrieval answered "
+                       f"{_pct(ev.rag_accuracy_plain)} and a closed-book fine-tune {_pct(ev.finetuned_accuracy_plain)}")
+        elif ev.rag_accuracy is not None and ev.finetuned_accuracy is not None:
+            numbers = (f": on held-out questions worded unlike the training questions, retrieval answered "
+                       f"{_pct(ev.rag_accuracy)} and a closed-book fine-tune {_pct(ev.finetuned_accuracy)}")
             if (ev.rag_hallucination is not None and ev.finetuned_hallucination is not None
                     and ev.finetuned_hallucination > ev.rag_hallucination):
                 numbers += (f", and answering every question the fine-tune's answers were wrong "
@@ -219,6 +232,16 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
             warnings.append(f"If the output is a fixed set of labels, try a classifier on sentence embeddings first: "
                             f"in the book's runs it reached {_pct(ev.format_accuracy_classifier)} exact match against "
                             f"the fine-tune's {_pct(ev.format_accuracy_finetuned)}, for seconds of training.")
+    # Chapter 5: a reader trained on retrieved text (RAFT) beat the untrained one; it needs question-answer pairs.
+    if req.needs_private_knowledge and req.labelled_examples >= 1 and ev.raft_accuracy is not None \
+            and ev.rag_accuracy is not None:
+        both_wordings = ""
+        if ev.raft_accuracy_plain is not None and ev.rag_accuracy_plain is not None:
+            both_wordings = (f" on questions worded unlike training, and {_pct(ev.raft_accuracy_plain)} against "
+                             f"{_pct(ev.rag_accuracy_plain)} in plain words")
+        warnings.append(f"With question-answer examples, consider training the reader on retrieved text (RAFT): "
+                        f"in the book's runs it answered {_pct(ev.raft_accuracy)} against "
+                        f"{_pct(ev.rag_accuracy)} for the untrained reader{both_wordings}.")
     # Without examples there is nothing to fine-tune on.
     if req.needs_style_or_format and req.labelled_examples == 0:
         warnings.append("A fixed format or style needs labelled examples to fine-tune on and you have none: "
@@ -345,6 +368,9 @@ def recommend_widget(evidence: Evidence | None = None) -> Any:
                                         style=style),
         "untrusted_documents": widgets.Checkbox(value=start.untrusted_documents,
                                                 description="Documents may carry instructions", style=style),
+        "questions_like_training": widgets.Checkbox(value=start.questions_like_training,
+                                                    description="Users ask in the words of the training examples",
+                                                    style=style),
     }
     output = widgets.Output()
 

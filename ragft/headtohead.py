@@ -338,8 +338,8 @@ def wording_documents(part: str) -> list[str]:
 
 
 def wording_table(results: dict[str, Any], wording: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per system: accuracy on each wording (answering everything, seed-averaged, 95 % bootstrap interval over
-    the 255 questions), the share answered wrongly behind the validated gate (``<part> confident_wrong``,
+    """Per system: accuracy on each wording (answering everything, seed-averaged, with chapter 5's 95 %
+    interval over the 255 questions, ``interval``), the share answered wrongly behind the validated gate (``<part> confident_wrong``,
     seed-averaged) and plain minus indirect accuracy, paired by fact, with an interval that resamples
     documents."""
     rows = []
@@ -348,10 +348,12 @@ def wording_table(results: dict[str, Any], wording: dict[str, Any]) -> list[dict
         raise ValueError("the two wordings must ask the same facts in the same order")
     for system in SYSTEMS:
         scores = {part: wording_scores(results, wording, system, part) for part in WORDINGS}
+        rates = {part: interval([correct(r, part) for r in wording_runs(results, wording, system, part)])
+                 for part in WORDINGS}
         wrong = {f"{part} confident_wrong": statistics.mean(
             sum(o == -1 for o in system_outcomes(r, part)) / len(r[part]["reply"])
             for r in wording_runs(results, wording, system, part)) for part in WORDINGS}
-        rows.append({"system": system, **{part: bootstrap_rate(scores[part]) for part in WORDINGS}, **wrong,
+        rows.append({"system": system, **rates, **wrong,
                      "plain - test": cluster_bootstrap(scores["test_plain"], docs, scores["test"])})
     return rows
 
@@ -370,7 +372,7 @@ def accuracy_by_distance(results: dict[str, Any], wording: dict[str, Any], key: 
 
     ``key`` is a stored cosine: ``train_nearest`` (to the nearest training question) or ``gold_chunk`` (to
     the section that holds the answer). Questions are sorted by it and cut into ``bins`` bins of equal size;
-    per bin, its cosine range, and per system the seed-averaged accuracy with a 95 % bootstrap interval.
+    per bin, its cosine range, and per system the seed-averaged accuracy with its 95 % interval (``interval``).
     """
     cosine = [c for part in WORDINGS for c in wording["units"]["distances"][part][key]]
     order = sorted(range(len(cosine)), key=lambda i: (cosine[i], i))
@@ -378,6 +380,7 @@ def accuracy_by_distance(results: dict[str, Any], wording: dict[str, Any], key: 
     out: dict[str, Any] = {"key": key, "bins": [{"low": cosine[b[0]], "high": cosine[b[-1]], "n": len(b),
                                                  "mean": sum(cosine[i] for i in b) / len(b)} for b in edges]}
     for system in SYSTEMS:
-        scores = [s for part in WORDINGS for s in wording_scores(results, wording, system, part)]
-        out[system] = [bootstrap_rate([scores[i] for i in b]) for b in edges]
+        pairs = zip(*(wording_runs(results, wording, system, part) for part in WORDINGS))  # seed by seed
+        per_run = [[c for part, run_ in zip(WORDINGS, pair) for c in correct(run_, part)] for pair in pairs]
+        out[system] = [interval([[run_[i] for i in b] for run_ in per_run]) for b in edges]
     return out

@@ -32,9 +32,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+from ragft import models
 from ragft.calibration import choose_threshold, outcomes
 from ragft.chunking import chunk_by_heading
 from ragft.data import Document, Question, load_folder, normalize
+from ragft.finetune import load_adapter
+from ragft.headtohead import ADAPTER_DIR, grade, replies
+from ragft.hybrid import HybridRetriever
+from ragft.rag import Reader
+from ragft.retrieval import Retriever, Searcher
 from ragft.stats import rate
 
 SYSTEMS = ("dense", "hybrid", "raft")
@@ -141,7 +147,7 @@ def table_row(system: str, questions: Sequence[Question], graded: dict[str, list
     return row
 
 
-def hits_at_k(retriever: Any, questions: Sequence[Question], k: int = HIT_K) -> list[bool]:
+def hits_at_k(retriever: Searcher, questions: Sequence[Question], k: int = HIT_K) -> list[bool]:
     """Per question: does one of the top ``k`` sections hold one of its answers (False when unanswerable)?"""
     found = retriever.search([q.question for q in questions], k=k)
     return [q.answer is not None and any(normalize(a) in normalize(c.text) for a in q.answers for c, _ in hits)
@@ -157,13 +163,6 @@ def evaluate_folder(folder: str | Path, questions_file: str | Path, systems: Seq
     (each answerable question whose answer is in no document; also issued as a ``UserWarning``). Pass an
     already loaded generator and embedder to save their loading time.
     """
-    from ragft.finetune import load_adapter
-    from ragft.headtohead import ADAPTER_DIR, grade, replies
-    from ragft.hybrid import HybridRetriever
-    from ragft.models import load_embedder, load_generator
-    from ragft.rag import Reader
-    from ragft.retrieval import Retriever
-
     unknown = set(systems) - set(SYSTEMS)
     if unknown or not systems:
         raise ValueError(f"systems must be some of {SYSTEMS}, got {list(systems)}")
@@ -177,8 +176,8 @@ def evaluate_folder(folder: str | Path, questions_file: str | Path, systems: Seq
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     if model is None or tokenizer is None:
-        model, tokenizer = load_generator()
-    embedder = embedder or load_embedder()
+        model, tokenizer = models.load_generator()
+    embedder = embedder or models.load_embedder()
     dense = Retriever(embedder, [c for d in documents for c in chunk_by_heading(d)], show_progress_bar=False)
     hybrid = HybridRetriever(dense)
     retrievers = {"dense": dense, "hybrid": hybrid, "raft": hybrid}

@@ -156,6 +156,7 @@ def test_str_shows_choice_reasons_and_warnings():
     (dict(per_user_access="yes"), "per_user_access"),
     (dict(must_delete=1), "must_delete"),
     (dict(untrusted_documents=None), "untrusted_documents"),
+    (dict(questions_like_training="plain"), "questions_like_training"),
 ])
 def test_invalid_requirements(changes, field):
     with pytest.raises(ValueError, match=field):
@@ -387,3 +388,29 @@ def test_widget_has_the_security_checkboxes():
     by_name["Data must be deletable on request"].value = True
     assert shown().startswith("Recommendation: both")
     assert "one adapter per permission group" in shown() and "Deleting a fact" in shown()
+
+
+WORDINGS = dataclasses.replace(EVIDENCE, rag_accuracy_plain=0.31, finetuned_accuracy_plain=0.22, raft_accuracy=0.36,
+                               raft_accuracy_plain=0.45)
+
+
+def test_the_users_wording_decides_which_measured_accuracies_are_quoted():
+    own = text_of(recommend(make(needs_private_knowledge=True), WORDINGS))
+    like = text_of(recommend(make(needs_private_knowledge=True, questions_like_training=True), WORDINGS))
+    assert "worded unlike the training questions, retrieval answered 21 % and a closed-book fine-tune 8 %" in own
+    assert "plain words close to the training questions, retrieval answered 31 % and a closed-book fine-tune 22 %" in like
+    # without plain-wording evidence, the held-out numbers stand for both
+    assert "retrieval answered 21 %" in text_of(recommend(make(needs_private_knowledge=True,
+                                                               questions_like_training=True), EVIDENCE))
+    # the wording changes what is quoted, never the choice: retrieval wins on both wordings in the book's runs
+    for req in (make(needs_private_knowledge=True), make(needs_private_knowledge=True, questions_like_training=True)):
+        assert recommend(req, WORDINGS).choice == "RAG"
+
+
+def test_a_trained_reader_is_offered_only_with_private_knowledge_and_examples():
+    offer = "consider training the reader on retrieved text (RAFT)"
+    with_pairs = recommend(make(needs_private_knowledge=True, labelled_examples=200), WORDINGS)
+    assert any(offer in w and "36 % against 21 %" in w and "45 % against 31 % in plain words" in w
+               for w in with_pairs.warnings)
+    assert not any(offer in w for w in recommend(make(needs_private_knowledge=True), WORDINGS).warnings)
+    assert not any(offer in w for w in recommend(make(labelled_examples=200), WORDINGS).warnings)

@@ -61,7 +61,7 @@ PLANTED = [  # (page, a true sentence as it stands, the false one it replaced, w
     ("book/head_to_head.md", "closed-book fine-tune", "closed-book fine-tune trained until validation stopped improving",
      "stopped improving"),
     ("book/combining.md", "chapter 5", "this chapter's first edition", "first edition"),
-    ("book/head_to_head.md", "/ 0.359 [0.308", "/ 0.395 [0.308", "0.395"),  # a number edited in a table
+    ("book/head_to_head.md", "/ 0.359 [0.308", "/ 0.396 [0.308", "0.396"),  # a number edited in a table
 ]
 
 

@@ -76,7 +76,7 @@ LOOSE = re.compile(r"(about|around|roughly|nearly|almost|some|~|≈)\s*$", re.I)
 # the scripts of ``python -m ragft.experiments`` and the stored results each writes
 EXPERIMENTS = {"purpose": "purpose", "context": "context", "learning-curves": "learning_curves",
                "head-to-head": "head_to_head", "embedder": "embedder", "security": "security", "triage": "triage",
-               "scale": "scale", "exercises": "exercises"}
+               "scale": "scale", "exercises": "exercises", "wording": "wording"}
 
 # (page, the quote as written, why it is not a measurement); the quote must occur on that page
 ALLOWED: list[tuple[str, str, str]] = [
@@ -243,12 +243,13 @@ def _add_json(pool: dict[str, set[float]], obj, key: str = "", typed_only: bool 
             _add_json(pool, value, str(name), typed_only)
     elif isinstance(obj, list):
         numbers = [x for x in obj if isinstance(x, (int, float))]
-        if obj and len(numbers) == len(obj):
-            # a list of per-item outcomes or timings: its mean is a measurement (a rate, a time per step);
-            # its items one by one are not quoted, and would back almost any number by chance
-            _add_json(pool, sum(obj) / len(obj), key, typed_only)
-            if all(isinstance(x, bool) for x in obj):
-                pool["share"].add(sum(obj) / len(obj))
+        if numbers and all(isinstance(x, (int, float)) or x is None for x in obj):
+            # a list of per-item outcomes or timings (None where an item has none): its mean is a measurement
+            # (a rate, a time per step); its items one by one are not quoted, and would back almost any
+            # number by chance
+            _add_json(pool, sum(numbers) / len(numbers), key, typed_only)
+            if all(isinstance(x, bool) for x in numbers):
+                pool["share"].add(sum(numbers) / len(numbers))
             if len(obj) > LONG_LIST:
                 return
         for x in obj:
@@ -406,13 +407,15 @@ TIMINGS = ("unit_seconds", "training_seconds", "seconds", "wall_seconds")
 
 def stored_seconds(obj) -> float:
     """The time a stored run spent, summed from the timings its parts recorded (a unit's ``unit_seconds``
-    covers everything inside it; otherwise its training, configuration and wall-clock seconds add up)."""
+    covers everything inside it, and a longer ``training_seconds`` beside it was spent before it; otherwise
+    its training, configuration and wall-clock seconds add up)."""
     if isinstance(obj, list):
         return sum(stored_seconds(x) for x in obj)
     if not isinstance(obj, dict):
         return 0.0
-    if isinstance(obj.get("unit_seconds"), (int, float)):
-        return obj["unit_seconds"] + (obj.get("training_seconds") or 0)
+    if isinstance(obj.get("unit_seconds"), (int, float)):  # training stored beside a unit ran before it,
+        training = obj.get("training_seconds") or 0  # unless the unit took at least as long (it trained inside)
+        return obj["unit_seconds"] + (training if training > obj["unit_seconds"] else 0)
     return sum(v if k in TIMINGS and isinstance(v, (int, float)) and not isinstance(v, bool) else stored_seconds(v)
                for k, v in obj.items() if k != "run_seconds")
 
