@@ -203,18 +203,20 @@ def _cell(r: dict[str, float] | None) -> str:
     return "n/a" if r is None else f"{r['rate']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The rows of ``evaluate_folder`` as a plain-text table, with the sizes its rates are measured on."""
+def format_table(report: dict[str, Any], latency: bool = True) -> str:
+    """The rows of ``evaluate_folder`` as a plain-text table, with the sizes its rates are measured on;
+    ``latency=False`` leaves out the milliseconds per question (a timing that differs from run to run)."""
     rows = report["rows"]
     n_ans = rows[0]["accuracy"]["n"] if rows[0]["accuracy"] else 0
     n_un = rows[0]["abstention"]["n"] if rows[0]["abstention"] else 0
     head = (f"{'system':<8}{'accuracy':>20}{'abstention':>20}{'confident wrong':>20}{f'hit@{HIT_K}':>20}"
-            f"{'ms/question':>13}")
+            + (f"{'ms/question':>13}" if latency else ""))
     lines = [f"{report['documents']} documents; {n_ans} answerable and {n_un} unanswerable questions; "
              "rates with 95 % intervals", head]
     for r in rows:
         lines.append(f"{r['system']:<8}{_cell(r['accuracy']):>20}{_cell(r['abstention']):>20}"
-                     f"{_cell(r['confident_wrong']):>20}{_cell(r[f'hit@{HIT_K}']):>20}{r['ms_per_question']:>13.0f}")
+                     f"{_cell(r['confident_wrong']):>20}{_cell(r[f'hit@{HIT_K}']):>20}"
+                     + (f"{r['ms_per_question']:>13.0f}" if latency else ""))
     return "\n".join(lines)
 
 

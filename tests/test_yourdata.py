@@ -124,7 +124,8 @@ def test_the_table_prints_its_sizes():
                              graded([-0.5] * 20, [True] * 5 + [False] * 15), [True] * 20, seconds=2.0)
     text = yourdata.format_table({"rows": [row], "documents": 3})
     assert "15 answerable and 5 unanswerable" in text and "0.33 [0.15, 0.58]" in text
-    assert row["ms_per_question"] == 100.0
+    assert row["ms_per_question"] == 100.0 and text.splitlines()[-1].endswith(" 100")
+    assert "ms/question" not in yourdata.format_table({"rows": [row], "documents": 3}, latency=False)
     json.dumps(row)  # storable as it is
 
 
