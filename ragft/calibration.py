@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from ragft.data import UNANSWERABLE_SPLITS
 from ragft.stats import wilson_interval
 
 
@@ -27,7 +28,9 @@ def choose_threshold(graded: dict[str, list]) -> float | None:
     """The confidence threshold that maximises right minus wrong answers on validation.
 
     A confident wrong answer costs as much as a right one earns; a decline costs nothing. Candidates are
-    the validation confidences themselves; ``None`` (answer everything) when no threshold beats it.
+    the validation confidences themselves; ``None`` (answer everything) when no threshold beats it. The
+    book passes the validation questions and the validation questions with no answer together
+    (``joined``): a gate chosen on answerable questions alone never sees the answers it exists to stop.
     """
     pairs = sorted((s, r) for s, r, idk in zip(graded["confidence"], graded["correct"], graded["idk"]) if not idk)
     best, best_gain = None, sum(1 if r else -1 for _, r in pairs)
@@ -39,6 +42,14 @@ def choose_threshold(graded: dict[str, list]) -> float | None:
         if gain > best_gain:
             best_gain, best = gain, (s + pairs[i + 1][0]) / 2 if i + 1 < len(pairs) else s + 1e-4
     return None if best is None else round(best, 4)
+
+
+def joined(*graded: dict[str, list]) -> dict[str, list]:
+    """One graded set made of several, ``confidence``, ``correct`` and ``idk`` concatenated in order (an
+    unanswerable question is graded not correct, so any answer to it counts as wrong)."""
+    if not graded:
+        raise ValueError("nothing to join: give at least one graded set")
+    return {key: [x for g in graded for x in g[key]] for key in ("confidence", "correct", "idk")}
 
 
 def summarise(test: Sequence[int], unanswerable: Sequence[int]) -> dict[str, float]:
@@ -141,14 +152,13 @@ def calibration_pool(unit: dict[str, Any], splits: Sequence[str] = ("test", "una
                      ) -> tuple[list[float], list[bool], list[bool]]:
     """``(confidence, correct, idk)`` over the given splits of one stored head-to-head evaluation
     (``ragft.experiments.results.load_stored("head_to_head")["units"]["rag"]``, say), split after split, with every item of the
-    ``unanswerable`` split counted as not correct (it has no right answer to give).
+    ``unanswerable`` and ``validation_unanswerable`` splits counted as not correct (they have no right
+    answer to give).
 
-    The ``validation`` split holds answerable questions only (held-out training paraphrases), so a
-    threshold chosen with ``calibration_pool(unit, ("validation",))`` is chosen on answerable items: its
-    risk counts wrong answers to questions the knowledge base does answer, and never an answer to an
-    unanswerable question. That is how the book's own gate is chosen (``ragft.calibration.choose_threshold``
-    reads the validation split only); unanswerable questions are only ever scored, in the default pool
-    of test and unanswerable items, where they usually make the risk higher than on validation.
+    The book chooses thresholds on ``("validation", "validation_unanswerable")``: the held-out training
+    paraphrases and questions the knowledge base does not answer, so that a threshold's risk on
+    validation counts answers to unanswerable questions as test does. The default pool, test and
+    unanswerable items, is only ever scored.
     """
     if isinstance(splits, str):
         raise TypeError(f"splits must be a list of split names: for one split pass ({splits!r},)")
@@ -164,6 +174,6 @@ def calibration_pool(unit: dict[str, Any], splits: Sequence[str] = ("test", "una
         part = unit[split]
         _check_lists(part["confidence"], part["correct"], part["idk"])
         confidence += [float(s) for s in part["confidence"]]
-        correct += [False if split == "unanswerable" else bool(c) for c in part["correct"]]
+        correct += [False if split in UNANSWERABLE_SPLITS else bool(c) for c in part["correct"]]
         idk += [bool(d) for d in part["idk"]]
     return confidence, correct, idk

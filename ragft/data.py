@@ -16,8 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-QUESTION_SPLITS = ("train", "test", "test_plain", "unanswerable", "updates")
-OPTIONAL_SPLITS = ("test_plain",)  # a data folder of your own may leave these out
+QUESTION_SPLITS = ("train", "test", "test_plain", "unanswerable", "validation_unanswerable", "updates")
+OPTIONAL_SPLITS = ("test_plain", "validation_unanswerable")  # a data folder of your own may leave these out
+UNANSWERABLE_SPLITS = ("unanswerable", "validation_unanswerable")  # no answer in the knowledge base
 TICKET_SPLITS = ("train", "test")
 TICKET_FIELDS = ("category", "priority", "product")
 TICKET_VALUES = {
@@ -178,7 +179,8 @@ def load_facts(root: str | Path | None = None) -> list[Fact]:
 
 def load_questions(split: str, root: str | Path | None = None) -> list[Question]:
     """One question split: ``train``, ``test`` (the head-to-head's wording), ``test_plain`` (the same facts
-    asked as users type them), ``unanswerable`` or ``updates``."""
+    asked as users type them), ``unanswerable`` (scored only), ``validation_unanswerable`` (questions the
+    knowledge base does not answer either, for choosing confidence gates) or ``updates``."""
     _check_split(split, QUESTION_SPLITS)
     out = []
     for row in _read_jsonl(_root(root) / "questions" / f"{split}.jsonl", Question):
@@ -430,7 +432,7 @@ def validate(root: str | Path | None = None) -> list[str]:
             for did in q.doc_ids:
                 if did not in docs:
                     problems.append(f"{where}: unknown document {did}")
-            if split == "unanswerable":
+            if split in UNANSWERABLE_SPLITS:
                 if q.answer is not None or q.fact_ids or q.doc_ids:
                     problems.append(f"{where}: unanswerable questions have answer null and no fact/doc ids")
                 continue

@@ -14,8 +14,9 @@ The five systems:
 The split, fixed for every system: one fact in five is held out of all training (*unseen* facts); of
 the three training paraphrases of every other fact, two are trained on and one is *validation*
 (with the third paraphrase of the unseen facts). Every choice (RAG configuration, training step,
-confidence threshold) is made on validation; the 255 test, 61 unanswerable and 33 update questions
-are only ever scored.
+confidence threshold) is made on validation; the confidence threshold also sees 60 validation
+questions the documents do not answer. The 255 test, 61 unanswerable and 33 update questions are only
+ever scored.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class Setup:
     unanswerable: list[Question]
     updates: list[Question]
     documents: list[Document]
+    validation_unanswerable: list[Question]  # questions with no answer in the documents, for choosing gates
 
 
 def load_setup(seed: int = 0, quick: bool = False) -> Setup:
@@ -78,13 +80,15 @@ def load_setup(seed: int = 0, quick: bool = False) -> Setup:
     validation = [by_fact[f][-1] for f in sorted(facts)]
     test = sorted(load_questions("test"), key=lambda q: q.id)
     unanswerable = sorted(load_questions("unanswerable"), key=lambda q: q.id)
+    validation_unanswerable = sorted(load_questions("validation_unanswerable"), key=lambda q: q.id)
     if quick:
         keep = set(trained[:12] + unseen[:3]) | {u.fact_ids[0] for u in updates[:4]}
         train = [q for q in train if q.fact_ids[0] in keep]
         validation = [q for q in validation if q.fact_ids[0] in keep]
         test = [q for q in test if q.fact_ids[0] in keep]
-        unanswerable, updates = unanswerable[:6], updates[:4]
-    return Setup(facts, trained, unseen, train, validation, test, unanswerable, updates, load_documents())
+        unanswerable, updates, validation_unanswerable = unanswerable[:6], updates[:4], validation_unanswerable[:6]
+    return Setup(facts, trained, unseen, train, validation, test, unanswerable, updates, load_documents(),
+                 validation_unanswerable)
 
 
 def updated_documents(documents: Sequence[Document], updates: Sequence[Question]) -> list[Document]:
@@ -214,6 +218,26 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+GATES = {"answerable only": "threshold_answerable_only", "with unanswerable": "threshold"}
+
+
+def gate_choices(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per system and way of choosing its gate (``GATES``: on the 128 answerable validation questions alone,
+    or with the 60 validation questions the documents do not answer), the test measures behind it,
+    averaged over seeds: coverage, gated accuracy, abstention on the unanswerable test questions and
+    confident wrong answers over all, and how many seeds' thresholds the unanswerable questions moved."""
+    rows = []
+    for system in SYSTEMS:
+        rs = runs(results, system)
+        for how, key in GATES.items():
+            per = [summarise(outcomes(r["test"], r[key]), outcomes(r["unanswerable"], r[key])) for r in rs]
+            rows.append({"system": system, "gate": how, "thresholds": [r[key] for r in rs],
+                         "moved": sum(r["threshold"] != r["threshold_answerable_only"] for r in rs),
+                         **{k: statistics.mean(p[k] for p in per)
+                            for k in ("coverage", "accuracy", "abstention", "confident_wrong")}})
+    return rows
+
+
 def correct(run_: dict[str, Any], part: str = "test", gated: bool = False) -> list[bool]:
     """Per question: answered correctly (``gated``: and confident enough to pass the run's threshold)."""
     if gated:
@@ -318,13 +342,14 @@ WORDINGS = ("test", "test_plain")  # the head-to-head's indirect wording, and pl
 
 def wording_runs(results: dict[str, Any], wording: dict[str, Any], system: str, part: str) -> list[dict[str, Any]]:
     """The stored evaluations of one system on one wording: one for an untrained system, one per seed for a
-    trained one; each holds ``part`` ("test" or "test_plain") and its run's threshold."""
+    trained one; each holds ``part`` ("test" or "test_plain") and the threshold of the same system and seed
+    in the head-to-head (one gate per system and seed, chosen on validation, whatever the wording)."""
+    gated = runs(results, system)
     if part == "test":
-        return runs(results, system)
+        return gated
     units = wording["units"]
-    if system in ("base", "rag"):
-        return [units[system]]
-    return [units[f"{system} seed {s}"] for s in results["seeds"]]
+    plain = [units[system]] if system in ("base", "rag") else [units[f"{system} seed {s}"] for s in results["seeds"]]
+    return [{**p, "threshold": g["threshold"]} for p, g in zip(plain, gated)]
 
 
 def wording_scores(results: dict[str, Any], wording: dict[str, Any], system: str, part: str) -> list[float]:

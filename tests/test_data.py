@@ -26,7 +26,7 @@ def test_every_question_has_the_required_fields():
     for split in data.QUESTION_SPLITS:
         for q in data.load_questions(split):
             assert q.id and q.question.strip()
-            if split == "unanswerable":
+            if split in data.UNANSWERABLE_SPLITS:
                 assert q.answer is None and q.fact_ids == () and q.doc_ids == (), q.id
             else:
                 assert q.answer and q.answer.strip() == q.answer, q.id
@@ -55,6 +55,15 @@ def test_no_test_question_leaks_from_train(embedder, split):
     train = [q.question for q in data.load_questions("train")]
     test = [q.question for q in data.load_questions(split)]
     assert data.find_leaks(train, test, embedder, threshold=0.95) == []
+
+
+def test_validation_unanswerable_questions_are_not_the_test_ones(embedder):
+    # the gates are chosen on them: none may ask what a scored unanswerable question asks
+    validation = [q.question for q in data.load_questions("validation_unanswerable")]
+    assert len(validation) >= 50
+    for split in ("unanswerable", "test", "train"):
+        scored = [q.question for q in data.load_questions(split)]
+        assert data.find_leaks(scored, validation, embedder, threshold=0.95) == [], split
 
 
 def test_the_plain_wording_asks_every_test_fact_once_with_the_same_answers():

@@ -206,8 +206,31 @@ def test_stored_choices_were_made_on_validation(stored):
         best = info["val_steps"].index(info["best_step"])
         assert info["val_accuracy"][best] == max(info["val_accuracy"])
     for system in headtohead.SYSTEMS:
-        run = headtohead.runs(stored, system)[0]
-        assert run["threshold"] == calibration.choose_threshold(run["validation"])
+        for run in headtohead.runs(stored, system):  # every seed's gate: answerable and unanswerable validation
+            assert len(run["validation_unanswerable"]["reply"]) == stored["sizes"]["validation_unanswerable"]
+            assert run["threshold"] == calibration.choose_threshold(
+                calibration.joined(run["validation"], run["validation_unanswerable"]))
+            assert run["threshold_answerable_only"] == calibration.choose_threshold(run["validation"])
+
+
+def test_gate_choices_score_both_thresholds_on_test(stored):
+    rows = headtohead.gate_choices(stored)
+    assert [(r["system"], r["gate"]) for r in rows] == [(s, g) for s in headtohead.SYSTEMS for g in headtohead.GATES]
+    table = {r["system"]: r for r in headtohead.table(stored)}
+    for r in rows:
+        if r["gate"] == "with unanswerable":  # the book's gate: the chapter's table
+            for key in ("coverage", "abstention", "confident_wrong"):
+                assert r[key] == pytest.approx(table[r["system"]][key])
+            assert r["accuracy"] == pytest.approx(table[r["system"]]["gated_accuracy"])
+
+
+def test_joined_concatenates_graded_sets_in_order():
+    a = {"confidence": [-0.1], "correct": [True], "idk": [False], "reply": ["x"]}
+    b = {"confidence": [-0.5, -0.2], "correct": [False, False], "idk": [False, True]}
+    assert calibration.joined(a, b) == {"confidence": [-0.1, -0.5, -0.2], "correct": [True, False, False],
+                                        "idk": [False, False, True]}
+    with pytest.raises(ValueError, match="nothing to join"):
+        calibration.joined()
 
 
 def test_table_matches_the_stored_outcomes(stored):

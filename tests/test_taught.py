@@ -46,6 +46,7 @@ TAUGHT = [  # (piece, notebook, module)
     ("train", "02c_lora_behaviour", "finetune"),
     ("fact_example", "02d_lora_facts", "finetune"),
     ("cross_fitted_outcomes", "04a_use_cases_rag", "yourdata"),
+    ("template_split", "04b_use_cases_finetuning", "triage"),
     ("RecordConstraint", "04b_use_cases_finetuning", "triage"),
     ("TicketClassifier", "04b_use_cases_finetuning", "triage"),
     ("stop_reason", "04b_use_cases_finetuning", "finetune"),

@@ -89,3 +89,30 @@ def test_every_notebook_that_scores_tickets_uses_the_one_exact_match_metric():
             assert "greedy_exact_match" not in code, f"{path.name} scores tickets with the teacher-forced check"
             assert "field_scores" in code or "exact_matches" in code or 'load_stored("triage")' in code or \
                 "load_triage" in code, f"{path.name} scores tickets without ragft.triage.exact_matches"
+
+
+def test_template_split_holds_out_whole_templates_of_every_category():
+    tickets = load_tickets("train")
+    fit, val = triage.template_split(tickets)
+    assert sorted(t.id for t in fit + val) == sorted(t.id for t in tickets)
+    assert not {t.template for t in fit} & {t.template for t in val}  # no template on both sides
+    held = {t.template for t in val}
+    assert len(held) == 2 * len(TICKET_VALUES["category"])
+    assert {t.label["category"] for t in val} == set(TICKET_VALUES["category"])
+    assert [t.id for t in triage.template_split(tickets)[1]] == [t.id for t in val]  # seeded
+    assert [t.id for t in triage.template_split(tickets, seed=1)[1]] != [t.id for t in val]
+    # the stored experiment trained and tuned on this split
+    assert [t.id for t in val] == load_stored("triage")["ids"]["validation"]
+
+
+def test_template_split_refuses_tickets_it_cannot_split():
+    from ragft.data import Ticket
+
+    label = {"category": "billing", "priority": "low", "product": "none"}
+    with pytest.raises(ValueError, match="names no template"):
+        triage.template_split([Ticket("t1", "x", label, "")])
+    two = [Ticket(f"t{i}", "x", label, f"T{i}") for i in range(2)]
+    with pytest.raises(ValueError, match="too few"):
+        triage.template_split(two, per_category=2)
+    fit, val = triage.template_split([Ticket(f"t{i}", "x", label, f"T{i % 3}") for i in range(6)], per_category=1)
+    assert len({t.template for t in val}) == 1 and len(fit) == 4

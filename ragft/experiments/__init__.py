@@ -13,6 +13,7 @@ library (``ragft`` outside this folder) never imports it.
 - ``embedder``: chapter 6's embedder fine-tune, end to end;
 - ``security``: chapter 8's leaks, deletion, injection and backdoor measurements;
 - ``scale``: chapter 9's index families, vector database, two-process training and throughputs;
+- ``gates``: the head-to-head's confidence gates chosen again with validation questions that have no answer;
 - ``wording``: chapter 5's five systems asked in plain words, and each question's distance to training;
 - ``exercises``: the short model runs behind the exercise solutions of chapters 3-6 and 8.
 """

@@ -6,11 +6,12 @@ import time
 from pathlib import Path
 
 from ragft.adapter_cache import adapter_cache_dir, clear_adapter_cache
-from ragft.experiments import context, embedder, exercises, head_to_head, learning_curves, purpose, scale, security, triage, wording
+from ragft.experiments import (context, embedder, exercises, gates, head_to_head, learning_curves, purpose, scale, security,
+                               triage, wording)
 from ragft.experiments.results import record_run_seconds
 
 EXPERIMENTS = ["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage", "scale",
-               "exercises", "wording"]
+               "exercises", "wording", "gates"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"deleted {clear_adapter_cache()} cached adapters from {adapter_cache_dir()}")
         return
     if args.experiment in ("learning-curves", "purpose", "embedder", "context", "security", "scale",
-                           "exercises", "wording") and args.quick:
+                           "exercises", "wording", "gates") and args.quick:
         raise SystemExit(f"{args.experiment} has no --quick variant: it runs in minutes (use --out to keep the stored file)")
     if args.quick and args.out is None:
         raise SystemExit("--quick needs --out, so that it does not overwrite the stored results")
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.experiment == "wording":
         out = args.out or wording.STORED
         wording.run(out, parts=tuple(args.parts) if args.parts else wording.PARTS)
+    elif args.experiment == "gates":
+        out = args.out or gates.STORED
+        gates.run(out)
     elif args.experiment == "triage":
         out = args.out or triage.STORED
         triage.run(out, adapter_out=out.parent / "triage-adapter" if args.quick else triage.ADAPTER_DIR,
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--seeds must start with {head_to_head.SEEDS[0]}, the seed whose adapters ship")
         head_to_head.run(out, seeds=seeds, quick=args.quick,
                          adapter_out=out.parent / "adapters" if args.quick else head_to_head.ADAPTER_DIR)
-    label = ("quick " if args.quick else "") + ("resumed " if resumed else "") + (
+    label = "gates" if args.experiment == "gates" else ("quick " if args.quick else "") + ("resumed " if resumed else "") + (
         "parts " + " ".join(args.parts) if args.parts else "seeds " + " ".join(map(str, args.seeds)) if args.seeds
         else "all")
     record_run_seconds(out, label, time.perf_counter() - started)

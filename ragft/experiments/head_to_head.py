@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ragft
-from ragft.calibration import choose_threshold
+from ragft.calibration import choose_threshold, joined
 from ragft.chunking import chunk_by_heading
 from ragft.data import Question, load_documents
 from ragft.evaluate import recall_at_k
@@ -247,8 +247,8 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
     setup = load_setup(quick=quick)
     threshold_sample = sorted(random.Random(2).sample(setup.validation, min(THRESHOLD_QUESTIONS,
                                                                              len(setup.validation))), key=lambda q: q.id)
-    sets = {"validation": threshold_sample, "test": setup.test, "unanswerable": setup.unanswerable,
-            "updates": setup.updates}
+    sets = {"validation": threshold_sample, "validation_unanswerable": setup.validation_unanswerable,
+            "test": setup.test, "unanswerable": setup.unanswerable, "updates": setup.updates}
     results["sizes"] = {"train": len(setup.train), **{k: len(v) for k, v in sets.items()},
                         "trained_facts": len(setup.trained_ids), "unseen_facts": len(setup.unseen_ids)}
     results["unseen_facts"] = setup.unseen_ids
@@ -331,7 +331,7 @@ def run(out: Path = STORED, seeds: Sequence[int] = SEEDS, quick: bool = False, a
         if use is not None:
             result["updates_after"] = grade(replies(m, tokenizer, setup.updates, use.with_retriever(fresh)),
                                             setup.updates)
-        result["threshold"] = choose_threshold(result["validation"])
+        result["threshold"] = choose_threshold(joined(result["validation"], result["validation_unanswerable"]))
         return result
 
     unit("base", lambda: evaluate("base", model))

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import ragft
 from ragft.data import load_tickets
-from ragft.finetune import add_lora, greedy_exact_match, tokenize_example, train, train_val_split
+from ragft.finetune import add_lora, greedy_exact_match, tokenize_example, train
 from ragft.models import load_embedder, load_generator
 from ragft.triage import (
     ADAPTER_DIR,
@@ -25,13 +25,14 @@ from ragft.triage import (
     field_scores,
     load_triage_adapter,
     same_record,
+    template_split,
     ticket_example,
     ticket_prompt,
     triage,
 )
 
 # The experiment: ``python -m ragft.experiments triage`` (about an hour and a half on two CPU cores).
-VAL_FRACTION = 0.2  # 160 tickets to train on, 40 to tune and stop on; test is never looked at for a choice
+VAL_TEMPLATES = 2  # templates per category held out of training to tune and stop on; test is never looked at for a choice
 RECIPES = {  # what was tried for the adapter, in this order; the best step on validation is kept in each
     # a constant rate, stopped when validation stops improving (this one was given up to 600 steps)
     "lr3e-3-r8-top8": dict(lr=3e-3, r=8, alpha=16, layers=list(range(22, 30)), max_steps=600),
@@ -56,8 +57,8 @@ STORED = stored_path("triage")
 
 
 def splits(seed: int = 0) -> tuple[list[Any], list[Any], list[Any]]:
-    """(train, validation, test) tickets of the triage experiment."""
-    fit, val = train_val_split(load_tickets("train"), val_fraction=VAL_FRACTION, seed=seed)
+    """(train, validation, test) tickets of the triage experiment; validation's templates are not trained on."""
+    fit, val = template_split(load_tickets("train"), per_category=VAL_TEMPLATES, seed=seed)
     return fit, val, load_tickets("test")
 
 
