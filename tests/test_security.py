@@ -229,10 +229,10 @@ def test_stored_curve_ends_where_the_stored_outcomes_say(units, system):
 
 # threshold_for_risk on each system's 128 validation questions and 60 validation unanswerable ones, as the chapter reports them
 VALIDATED = {("base", 0.2): None, ("base", 0.4): None,
-             ("rag", 0.2): None, ("rag", 0.4): -0.6051,
-             ("finetuned seed 0", 0.2): -0.0672, ("finetuned seed 0", 0.4): -0.1313,
-             ("rag+finetuned seed 0", 0.2): -0.1464, ("rag+finetuned seed 0", 0.4): -0.3257,
-             ("raft seed 0", 0.2): -0.3083, ("raft seed 0", 0.4): -1.2485}
+             ("rag", 0.2): None, ("rag", 0.4): None,
+             ("finetuned seed 0", 0.2): -0.0374, ("finetuned seed 0", 0.4): -0.0906,
+             ("rag+finetuned seed 0", 0.2): -0.0356, ("rag+finetuned seed 0", 0.4): -0.0743,
+             ("raft seed 0", 0.2): -0.0469, ("raft seed 0", 0.4): -1.2485}
 
 
 @pytest.mark.parametrize("system, max_risk", list(VALIDATED))
