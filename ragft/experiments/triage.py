@@ -31,7 +31,7 @@ from ragft.triage import (
     triage,
 )
 
-# The experiment: ``python -m ragft.experiments triage`` (about an hour and a half on two CPU cores).
+# The experiment: ``python -m ragft.experiments triage`` (about 70 minutes on two CPU cores: run_seconds in triage.json).
 VAL_TEMPLATES = 2  # templates per category held out of training to tune and stop on; test is never looked at for a choice
 RECIPES = {  # what was tried for the adapter, in this order; the best step on validation is kept in each
     # a constant rate, stopped when validation stops improving (this one was given up to 600 steps)
