@@ -58,6 +58,7 @@ SHARES = frozenset({  # the Evidence fields that are shares of questions, checke
     "rag_accuracy", "finetuned_accuracy", "rag_hallucination", "finetuned_hallucination",
     "rag_accuracy_plain", "finetuned_accuracy_plain", "raft_accuracy", "raft_accuracy_plain",
     "format_accuracy_finetuned", "format_accuracy_base", "format_accuracy_classifier", "format_accuracy_few_shot",
+    "style_finetuned", "style_guide_prompt", "style_few_shot", "summary_rouge_prompted", "summary_rouge_finetuned",
     "rag_leak_unfiltered", "rag_leak_filtered", "finetuned_leak", "finetuned_recall_deleted",
     "injection_success_plain", "injection_success_defended",
 })
@@ -90,6 +91,11 @@ class Evidence:
     format_accuracy_few_shot: float | None = None  # the same for the best few-shot prompt of the base model, 0..1
     format_latency_ms: float | None = None  # time per structured record with the fine-tune (the ticket task)
     format_examples: int | None = None  # labelled examples the fine-tune learnt the ticket format from
+    style_finetuned: float | None = None  # house style: share of replies keeping every rule, style fine-tune + RAG
+    style_guide_prompt: float | None = None  # the same with the style guide in the prompt of the base model, 0..1
+    style_few_shot: float | None = None  # the same with three styled example replies in the prompt, 0..1
+    summary_rouge_prompted: float | None = None  # handover notes: mean ROUGE-L F1 of the prompted base model, 0..1
+    summary_rouge_finetuned: float | None = None  # the same for the summary fine-tune, 0..1
     retrieval_ms: float | None = None  # median time of the retrieval step alone (search and prompt building)
     prompt_reading_ms: float | None = None  # median extra time to read the retrieved text in the prompt
     # Chapter 8 (reliability and security); leak rates are over questions about documents the user may not read
@@ -217,7 +223,14 @@ def recommend(req: Requirements, evidence: Evidence | None = None) -> Recommenda
         numbers = ""
         if ev.format_accuracy_base is not None and ev.format_accuracy_finetuned is not None:
             numbers = (f" (on the book's fixed JSON label set, exact match went from {_pct(ev.format_accuracy_base)} "
-                       f"to {_pct(ev.format_accuracy_finetuned)}; the book did not measure a style)")
+                       f"to {_pct(ev.format_accuracy_finetuned)})")
+        if None not in (ev.style_finetuned, ev.style_guide_prompt, ev.style_few_shot):
+            numbers += (f"; for a house style of six checkable rules, {_pct(ev.style_finetuned)} of the fine-tune's "
+                        f"replies kept every rule, against {_pct(ev.style_guide_prompt)} with the style guide in the "
+                        f"prompt and {_pct(ev.style_few_shot)} with styled examples")
+        if None not in (ev.summary_rouge_prompted, ev.summary_rouge_finetuned):
+            numbers += (f"; for notes in a fixed form, ROUGE-L went from {ev.summary_rouge_prompted:.2f} prompted to "
+                        f"{ev.summary_rouge_finetuned:.2f} fine-tuned")
         reasons.append(f"Answers need a format or style the base model does not follow: "
                        f"a fine-tune learns it from your {n} labelled example{'s' * (n != 1)}{numbers}.")
         if n < MIN_EXAMPLES:

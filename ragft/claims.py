@@ -113,9 +113,10 @@ def latency_difference(h2h: dict[str, Any], a: str = "rag", b: str = "finetuned"
 
 
 def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], security: dict[str, Any],
-          wording: dict[str, Any] | None = None) -> list[Judgement]:
+          wording: dict[str, Any] | None = None, style: dict[str, Any] | None = None) -> list[Judgement]:
     """Every claim of ``CLAIMS`` judged on the stored results of chapters 3, 4, 5 and 8; with ``wording``
-    (chapter 5's plainly worded questions), claim 8 is judged on both wordings."""
+    (chapter 5's plainly worded questions), claim 8 is judged on both wordings; with ``style`` (chapter 4's
+    house style and thread summaries), claims 11 and 12."""
     units = h2h["units"]
     rag_ok = correct(units["rag"])
     ft_ok = [statistics.mean(x) for x in zip(*(correct(r) for r in runs(h2h, "finetuned")))]
@@ -263,6 +264,50 @@ def judge(h2h: dict[str, Any], triage: dict[str, Any], curves: dict[str, Any], s
                  SUPPORTED if leak_r["low"] > 0 and inj_r["low"] > 0 else NOT_SUPPORTED,
                  "supported when both risks occur (their intervals exclude zero) without controls")
 
-    for number in (11, 12):
-        found[number] = ("not measured in this book", UNTESTED, "")
+    if style is None:
+        for number in (11, 12):
+            found[number] = ("not measured (python -m ragft.experiments style)", UNTESTED, "")
+    else:
+        found[11] = style_claim(style["style"])
+        found[12] = summary_claim(style["summaries"])
     return [Judgement(claim, *found[claim.number]) for claim in CLAIMS]
+
+
+STYLE_ALTERNATIVES = ("guide in prompt", "guide retrieved", "few-shot")  # the house style without training
+
+
+def style_claim(part: dict[str, Any], tuned: str = "lora+rag") -> tuple[str, str, str]:
+    """Claim 11: all-rules compliance of the style fine-tune (with the retrieved facts, as every alternative has)
+    minus each way of getting the style without training, on the same held-out emails."""
+    from ragft.style import style_difference, style_rate
+
+    diffs = {alt: style_difference(part, tuned, alt) for alt in STYLE_ALTERNATIVES}
+    rates = {s: style_rate(part, s) for s in (tuned, *STYLE_ALTERNATIVES)}
+    content = {s: style_rate(part, s, "content")["mean"] for s in (tuned, *STYLE_ALTERNATIVES)}
+    measured = ("all six rules kept, on " + str(rates[tuned]["n"]) + " held-out emails: " + ", ".join(
+        f"{s} {r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for s, r in rates.items()) + "; " + "; ".join(
+        f"{tuned} minus {alt} {_diff(d)}" for alt, d in diffs.items()) + "; answer in the reply: " + ", ".join(
+        f"{s} {v:.3f}" for s, v in content.items()))
+    return (measured, combine([direction(d) for d in diffs.values()]),
+            "the fine-tune minus each untrained way (style guide in the prompt, retrieved, few-shot examples); "
+            "supported when every document-clustered interval excludes zero upwards, partly when some do")
+
+
+def summary_claim(part: dict[str, Any]) -> tuple[str, str, str]:
+    """Claim 12, two parts: RAG-style summarising (retrieve, then summarise) minus the prompted model on the
+    threads that need the documents, and the summary fine-tune minus the prompted model on every thread;
+    both by ROUGE-L against the held-out notes."""
+    from ragft.summaries import summary_difference, summary_score
+
+    rag = summary_difference(part, "rag", "prompted", only_documents=True)
+    tuned = summary_difference(part, "lora", "prompted")
+    score = {s: summary_score(part, s)["mean"] for s in part["systems"]}
+    invented = {s: summary_score(part, s, "any_invented")["mean"] for s in part["systems"]}
+    n_docs = summary_score(part, "rag", only_documents=True)["n"]
+    measured = (f"ROUGE-L on {len(part['test'])} held-out threads: " + ", ".join(
+        f"{s} {v:.3f}" for s, v in score.items()) + f"; rag minus prompted on the {n_docs} threads that need the "
+        f"documents {_diff(rag)}; lora minus prompted on all {_diff(tuned)}; notes with an invented detail: "
+        + ", ".join(f"{s} {v:.3f}" for s, v in invented.items()))
+    return (measured, combine([direction(rag), direction(tuned)]),
+            "two parts, ROUGE-L with template-clustered paired intervals: retrieval helps where the note needs the "
+            "documents, and fine-tuning helps; supported when both exclude zero upwards, partly when one does")

@@ -61,6 +61,7 @@ LIBRARY_INSTALL = {
     "faiss": "pip install faiss-cpu==1.15.1",
     "peft": "pip install peft==0.21.2",
     "bm25s": "pip install bm25s==0.3.16",
+    "rouge_score": "pip install rouge-score==0.1.2",
 }
 
 

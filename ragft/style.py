@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 STYLE_GUIDE_PATH = Path(__file__).resolve().parent / "data" / "style" / "style_guide.md"
 
@@ -261,7 +262,10 @@ def no_banned_phrases(reply: str) -> bool:
 # --- every rule at once ------------------------------------------------------------------------------------
 
 def check_reply(reply: str, first_name: str, answers: Sequence[str]) -> dict[str, bool]:
-    """One bool per rule in ``RULES`` (in that order) and ``all_rules``: whether every rule holds."""
+    """One bool per rule in ``RULES`` (in that order) and ``all_rules``: whether every rule holds.
+
+    Taught in notebook 04c.
+    """
     result = {"greeting": greets_by_first_name(reply, first_name), "answer_first": answer_first(reply, answers),
               "short": at_most_sentences(reply), "numbers": numbers_house_style(reply),
               "sign_off": signs_off(reply), "no_banned_phrases": no_banned_phrases(reply)}
@@ -290,3 +294,149 @@ def load_style_guide() -> str:
         raise FileNotFoundError(f"style guide not found at {STYLE_GUIDE_PATH}: reinstall the package "
                                 "(pip install -e .) so that ragft/data/style/ is included")
     return STYLE_GUIDE_PATH.read_text(encoding="utf-8")
+
+
+# --- the house-style experiment: customer emails, styled replies, prompts ----------------------------------
+
+FIRST_NAMES = ("Marta", "Jonas", "Priya", "Tomas", "Aoife", "Kenji", "Lena", "Oskar", "Sanne", "Mateo", "Ines",
+               "Ruben", "Yuki", "Farid", "Grace", "Henrik", "Nadia", "Piet", "Amara", "Stefan")
+SURNAMES = ("Jansen", "Okafor", "Lindqvist", "Moreau", "Brennan", "Tanaka", "Novak", "Ferreira", "de Vries",
+            "Schmidt", "Kowalski", "Haddad", "Costa", "Byrne", "Nilsen")
+EMAIL_TEMPLATES = (  # how customers write: the greeting, the question, the name in the signature
+    "Hello,\n{question}\nThanks,\n{first} {last}",
+    "Hi Fernhollow team,\n{question}\nBest regards,\n{first} {last}",
+    "Dear Support,\n{question}\nKind regards,\n{first} {last}",
+    "{question}\n{first}",
+    "Good morning,\nquick question: {question}\nCheers,\n{first}",
+    "Hi,\n{question} Thanks in advance.\n{first} {last}",
+)
+
+
+@dataclass(frozen=True)
+class StyleItem:
+    """One customer email with a known answer: what the house-style experiment asks every system.
+
+    Taught in notebook 04c.
+    """
+
+    id: str
+    email: str
+    first_name: str
+    question: str
+    answers: tuple[str, ...]  # the reference answer and its aliases
+    doc_id: str  # the document that holds the answer (intervals resample documents)
+    fact_id: str
+
+
+def customer_email(question: str, first: str, last: str, template: int) -> str:
+    """A customer's email around ``question``, signed with their name, in one of ``EMAIL_TEMPLATES``."""
+    return EMAIL_TEMPLATES[template % len(EMAIL_TEMPLATES)].format(question=question.strip(), first=first, last=last)
+
+
+def style_items(questions: Sequence[Any], seed: int = 0) -> list[StyleItem]:
+    """A ``StyleItem`` per question (``ragft.data.Question``), with a first name, surname and email template
+    drawn with a fixed seed: the same questions always become the same emails."""
+    import random
+
+    rng = random.Random(seed)
+    items = []
+    for q in questions:
+        first, last, template = rng.choice(FIRST_NAMES), rng.choice(SURNAMES), rng.randrange(len(EMAIL_TEMPLATES))
+        items.append(StyleItem(q.id, customer_email(q.question, first, last, template), first, q.question,
+                               (q.answer, *q.aliases), q.doc_ids[0], q.fact_ids[0]))
+    return items
+
+
+def styled_reply(first_name: str, statement: str) -> str:
+    """The reply the house style asks for, built from a fact's statement: greeting, the answer, sign-off.
+
+    Taught in notebook 04c.
+    """
+    return f"Hi {first_name},\n{statement.strip()}\n{SIGN_OFF}"
+
+
+REPLY_INSTRUCTION = "Write Fernhollow Support's reply to this customer email."
+
+
+def reply_prompt(email: str, contexts: Sequence[str] = (), guide: str | None = None,
+                 examples: Sequence[tuple[str, str]] = ()) -> str:
+    """The prompt for a support reply: the style guide (when given), worked examples (email, reply), the
+    retrieved text, then the customer's email and the instruction.
+
+    Taught in notebook 04c.
+    """
+    parts = []
+    if guide:
+        parts.append(guide.strip())
+    for shot_email, shot_reply in examples:
+        parts.append(f"Customer email:\n{shot_email}\n\nReply:\n{shot_reply}")
+    parts += [c.strip() for c in contexts]
+    parts.append(f"Customer email:\n{email.strip()}\n\n{REPLY_INSTRUCTION}")
+    return "\n\n".join(parts)
+
+
+def compliance(replies: Sequence[str], items: Sequence[StyleItem]) -> dict[str, list[int]]:
+    """Per item, 1 or 0 for every rule, for ``all_rules`` and for ``content`` (the answer anywhere in the reply)."""
+    if len(replies) != len(items):
+        raise ValueError(f"{len(replies)} replies for {len(items)} items")
+    out: dict[str, list[int]] = {rule: [] for rule in [*RULES, "all_rules", "content"]}
+    for reply, item in zip(replies, items):
+        checks = check_reply(reply, item.first_name, item.answers)
+        checks["content"] = content_correct(reply, item.answers)
+        for key in out:
+            out[key].append(int(checks[key]))
+    return out
+
+
+# --- the stored results: rates with intervals, paired differences -----------------------------------------
+
+STYLE_KEYS = (*RULES, "all_rules", "content")
+
+
+def style_rate(part: dict[str, Any], system: str, key: str = "all_rules") -> dict[str, Any]:
+    """One system's rate of ``key`` (a rule, ``all_rules`` or ``content``) on the stored test emails, with a
+    95 % interval that resamples documents (emails about one document share its section)."""
+    from ragft.stats import cluster_bootstrap
+
+    if system not in part["systems"]:
+        raise ValueError(f"no system {system!r}; stored: {', '.join(part['systems'])}")
+    if key not in STYLE_KEYS:
+        raise ValueError(f"key must be one of {STYLE_KEYS}, got {key!r}")
+    return cluster_bootstrap(part["systems"][system][key], [e["doc_id"] for e in part["test"]])
+
+
+def style_difference(part: dict[str, Any], a: str, b: str, key: str = "all_rules") -> dict[str, Any]:
+    """``a``'s rate of ``key`` minus ``b``'s on the same emails, with a document-clustered paired 95 % interval."""
+    from ragft.stats import cluster_bootstrap
+
+    for system in (a, b):
+        style_rate(part, system, key)  # the same checks
+    return cluster_bootstrap(part["systems"][a][key], [e["doc_id"] for e in part["test"]], part["systems"][b][key])
+
+
+def style_table(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per system: every rule's rate, all rules and content with their intervals, and the cost."""
+    rows = []
+    for system, stored in part["systems"].items():
+        row: dict[str, Any] = {"system": system, "n": len(stored["all_rules"])}
+        for key in STYLE_KEYS:
+            r = style_rate(part, system, key)
+            row[key] = round(r["mean"], 3)
+            if key in ("all_rules", "content"):
+                row[f"{key}_interval"] = (round(r["low"], 3), round(r["high"], 3))
+        row.update(prompt_tokens=stored["prompt_tokens"], seconds_per_reply=stored["seconds_per_reply"],
+                   training_seconds=stored.get("training_seconds", 0.0))
+        rows.append(row)
+    return rows
+
+
+STYLE_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "style"
+
+
+def load_style_adapter(model: Any, folder: str | Path = STYLE_ADAPTER_DIR) -> Any:
+    """The house-style adapter that ships with ``ragft`` (made by ``python -m ragft.experiments style``)."""
+    from ragft.finetune import load_adapter
+
+    if not (Path(folder) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no style adapter in {folder}: run python -m ragft.experiments style")
+    return load_adapter(model, folder)

@@ -20,7 +20,8 @@ VERDICTS = (PARTLY, NOT_SUPPORTED, SUPPORTED, OPPOSITE, UNTESTED)  # longest fir
 
 @pytest.fixture(scope="module")
 def stored():
-    return {name: load_stored(name) for name in ("head_to_head", "triage", "learning_curves", "security", "wording")}
+    return {name: load_stored(name) for name in ("head_to_head", "triage", "learning_curves", "security", "wording",
+                                                "style")}
 
 
 @pytest.fixture(scope="module")

@@ -312,3 +312,62 @@ def test_style_guide_examples_obey_their_own_rules():
     assert numbers_house_style(good[3]) and not numbers_house_style(bad[3])
     assert signs_off(reply("Yes.", sign_off=good[4])) and not signs_off(reply("Yes.", sign_off=bad[4]))
     assert no_banned_phrases(good[5]) and not no_banned_phrases(bad[5])
+
+
+# --- the house-style experiment's emails, target replies and prompts ----------------------------------------
+
+from ragft.data import load_facts, load_questions  # noqa: E402
+from ragft.style import (EMAIL_TEMPLATES, SIGN_OFF, compliance, customer_email, reply_prompt,  # noqa: E402
+                         style_items, styled_reply)
+
+
+def test_every_styled_target_reply_keeps_every_rule():
+    """The replies the style adapter learns from must themselves follow the guide, or it learns the wrong style."""
+    facts = {f.id: f for f in load_facts()}
+    items = style_items(load_questions("train"), seed=1)
+    reworded = set()  # facts whose statement words the answer otherwise ("25 active Relay API tokens")
+    for item in items:
+        target = styled_reply(item.first_name, facts[item.fact_id].statement)
+        broken = style.style_violations(target, item.first_name, item.answers)
+        if [b.split(":")[0] for b in broken] == ["answer_first"] and not content_correct(target, item.answers):
+            reworded.add(item.fact_id)
+            continue
+        assert not broken, (item.id, broken)
+    assert reworded == {"F093"}  # the one such fact; content graders count it wrong for every system alike
+
+
+def test_style_items_are_fixed_by_the_seed_and_sign_with_the_first_name():
+    questions = load_questions("test_plain")[:30]
+    first, again = style_items(questions, seed=3), style_items(questions, seed=3)
+    assert first == again
+    assert first != style_items(questions, seed=4)
+    for item, q in zip(first, questions):
+        assert q.question in item.email and item.first_name in item.email
+        assert item.answers[0] == q.answer and item.doc_id == q.doc_ids[0]
+    assert len({i.email.splitlines()[0] for i in first}) > 1  # several templates in use
+
+
+def test_customer_email_cycles_the_templates():
+    assert customer_email("Q?", "Marta", "Jansen", 0) == EMAIL_TEMPLATES[0].format(question="Q?", first="Marta",
+                                                                                  last="Jansen")
+    assert customer_email(" Q? ", "Marta", "Jansen", len(EMAIL_TEMPLATES)) == customer_email("Q?", "Marta", "Jansen", 0)
+
+
+def test_reply_prompt_puts_guide_examples_and_context_before_the_email():
+    prompt = reply_prompt("Hello, how long?", ["Rods are 140 mm."], guide="GUIDE",
+                          examples=[("Old email", "Hi A,\nOld answer.\n" + SIGN_OFF)])
+    assert prompt.index("GUIDE") < prompt.index("Old email") < prompt.index("Rods are 140 mm.") < prompt.index(
+        "Hello, how long?")
+    assert prompt.rstrip().endswith(style.REPLY_INSTRUCTION)
+    assert "GUIDE" not in reply_prompt("Hello", ["ctx"]) and "ctx" not in reply_prompt("Hello")
+
+
+def test_compliance_scores_each_reply_on_each_rule_and_on_content():
+    item = style_items(load_questions("test_plain")[:1], seed=0)[0]
+    good = styled_reply(item.first_name, f"The answer is {item.answers[0]}.")
+    bad = f"Dear {item.first_name},\nUnfortunately I cannot say.\nBest regards"
+    scores = compliance([good, bad], [item, item])
+    assert scores["all_rules"] == [1, 0] and scores["content"] == [1, 0]
+    assert scores["greeting"] == [1, 0] and scores["no_banned_phrases"] == [1, 0] and scores["sign_off"] == [1, 0]
+    with pytest.raises(ValueError, match="1 replies for 2 items"):
+        compliance([good], [item, item])

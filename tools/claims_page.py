@@ -18,7 +18,7 @@ BEGIN, END = "<!-- begin claims: tools/claims_page.py -->", "<!-- end claims -->
 
 def judgements():
     return judge(load_stored("head_to_head"), load_stored("triage"), load_stored("learning_curves"),
-                 load_stored("security"), load_stored("wording"))
+                 load_stored("security"), load_stored("wording"), load_stored("style"))
 
 
 def summary(found) -> str:

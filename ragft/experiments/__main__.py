@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ragft.adapter_cache import adapter_cache_dir, clear_adapter_cache
 from ragft.experiments import (context, embedder, exercises, gates, head_to_head, learning_curves, purpose, scale, security,
-                               triage, wording)
+                               style, triage, wording)
 from ragft.experiments.results import record_run_seconds
 
 EXPERIMENTS = ["learning-curves", "purpose", "head-to-head", "embedder", "context", "security", "triage", "scale",
-               "exercises", "wording", "gates"]
+               "exercises", "wording", "gates", "style"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", nargs="+", default=None,
                         help="security, scale and exercises only: the parts to run (security: access finetune injection "
                              "backdoor; scale: index synthetic training throughput database; exercises: overfetch history "
-                             "embedder latency chunks; wording: adapters distances plain; default all)")
+                             "embedder latency chunks; wording: adapters distances plain; style: style summaries; default all)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test on a few facts or tickets (needs --out; it leaves the stored results alone)")
     args = parser.parse_args(argv)
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     # a resumable experiment keeps what its file holds: then the time recorded is that of the resumed part only
     resumable = {"head-to-head": head_to_head.STORED, "security": security.STORED, "scale": scale.STORED,
-                 "triage": triage.STORED, "exercises": exercises.STORED, "wording": wording.STORED}
+                 "triage": triage.STORED, "exercises": exercises.STORED, "wording": wording.STORED,
+                 "style": style.STORED}
     target = args.out or resumable.get(args.experiment)
     resumed = args.experiment in resumable and target is not None and Path(target).is_file()
     if args.experiment == "learning-curves":
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.experiment == "wording":
         out = args.out or wording.STORED
         wording.run(out, parts=tuple(args.parts) if args.parts else wording.PARTS)
+    elif args.experiment == "style":
+        out = args.out or style.STORED
+        style.run(out, parts=tuple(args.parts) if args.parts else style.PARTS, quick=args.quick)
     elif args.experiment == "gates":
         out = args.out or gates.STORED
         gates.run(out)

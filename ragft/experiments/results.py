@@ -19,7 +19,7 @@ ADAPTERS_DIR = Path(__file__).parent.parent / "adapters"
 COMMANDS = {  # stored file -> the experiment that writes it
     "context": "context", "embedder": "embedder", "exercises": "exercises", "head_to_head": "head-to-head",
     "learning_curves": "learning-curves", "purpose": "purpose", "scale": "scale", "security": "security",
-    "triage": "triage", "wording": "wording",
+    "triage": "triage", "wording": "wording", "style": "style",
 }
 
 
