@@ -390,28 +390,37 @@ def compliance(replies: Sequence[str], items: Sequence[StyleItem]) -> dict[str, 
 
 # --- the stored results: rates with intervals, paired differences -----------------------------------------
 
-STYLE_KEYS = (*RULES, "all_rules", "content")
+STYLE_KEYS = (*RULES, "all_rules", "form_rules", "content")
+FORM_RULES = tuple(rule for rule in RULES if rule != "answer_first")  # the style alone, whatever the answer
 
 
-def style_rate(part: dict[str, Any], system: str, key: str = "all_rules") -> dict[str, Any]:
-    """One system's rate of ``key`` (a rule, ``all_rules`` or ``content``) on the stored test emails, with a
-    95 % interval that resamples documents (emails about one document share its section)."""
-    from ragft.stats import cluster_bootstrap
-
+def style_outcomes(part: dict[str, Any], system: str, key: str = "all_rules") -> list[int]:
+    """Per stored test email, 1 or 0 for ``key``: a rule, ``all_rules``, ``content``, or ``form_rules`` (the five
+    rules that do not depend on knowing the answer: everything but answer first)."""
     if system not in part["systems"]:
         raise ValueError(f"no system {system!r}; stored: {', '.join(part['systems'])}")
     if key not in STYLE_KEYS:
         raise ValueError(f"key must be one of {STYLE_KEYS}, got {key!r}")
-    return cluster_bootstrap(part["systems"][system][key], [e["doc_id"] for e in part["test"]])
+    stored = part["systems"][system]
+    if key == "form_rules":
+        return [int(all(kept)) for kept in zip(*(stored[rule] for rule in FORM_RULES))]
+    return list(stored[key])
+
+
+def style_rate(part: dict[str, Any], system: str, key: str = "all_rules") -> dict[str, Any]:
+    """One system's rate of ``key`` (see ``style_outcomes``) on the stored test emails, with a 95 % interval
+    that resamples documents (emails about one document share its section)."""
+    from ragft.stats import cluster_bootstrap
+
+    return cluster_bootstrap(style_outcomes(part, system, key), [e["doc_id"] for e in part["test"]])
 
 
 def style_difference(part: dict[str, Any], a: str, b: str, key: str = "all_rules") -> dict[str, Any]:
     """``a``'s rate of ``key`` minus ``b``'s on the same emails, with a document-clustered paired 95 % interval."""
     from ragft.stats import cluster_bootstrap
 
-    for system in (a, b):
-        style_rate(part, system, key)  # the same checks
-    return cluster_bootstrap(part["systems"][a][key], [e["doc_id"] for e in part["test"]], part["systems"][b][key])
+    return cluster_bootstrap(style_outcomes(part, a, key), [e["doc_id"] for e in part["test"]],
+                             style_outcomes(part, b, key))
 
 
 def style_table(part: dict[str, Any]) -> list[dict[str, Any]]:
@@ -422,7 +431,7 @@ def style_table(part: dict[str, Any]) -> list[dict[str, Any]]:
         for key in STYLE_KEYS:
             r = style_rate(part, system, key)
             row[key] = round(r["mean"], 3)
-            if key in ("all_rules", "content"):
+            if key in ("all_rules", "form_rules", "content"):
                 row[f"{key}_interval"] = (round(r["low"], 3), round(r["high"], 3))
         row.update(prompt_tokens=stored["prompt_tokens"], seconds_per_reply=stored["seconds_per_reply"],
                    training_seconds=stored.get("training_seconds", 0.0))

@@ -313,14 +313,15 @@ def style() -> Figure:
     house, notes = results["style"], results["summaries"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     xs = list(range(len(STYLE_LABELS)))
-    width = 0.38
-    for offset, key, colour, label in ((-width / 2, "all_rules", ORANGE, "all six rules kept"),
-                                       (width / 2, "content", SKY, "answer in the reply")):
+    width = 0.27
+    for offset, key, colour, label in ((-width, "form_rules", YELLOW, "the five rules of form kept"),
+                                       (0, "all_rules", ORANGE, "all six rules kept"),
+                                       (width, "content", SKY, "answer in the reply")):
         rs = [as_rate(style_rate(house, system, key)) for system in STYLE_LABELS]
         at = [x + offset for x in xs]
         left.bar(at, [r["rate"] for r in rs], width, yerr=errors(rs), capsize=2, color=colour, edgecolor="black",
                  linewidth=0.5, label=label, error_kw={"linewidth": 1})
-        label_bars(left, at, rs, size=7)
+        label_bars(left, at, rs, size=6)
     left.set_xticks(xs, list(STYLE_LABELS.values()), fontsize=8)
     left.set_ylim(0, 1.1)
     left.set_ylabel(f"share of {len(house['test'])} held-out emails")
