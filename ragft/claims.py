@@ -284,7 +284,7 @@ def style_claim(part: dict[str, Any], tuned: str = "lora+rag") -> tuple[str, str
 
     systems = (tuned, *STYLE_ALTERNATIVES)
     parts, said = [], []
-    for key, name in (("all_rules", "all six rules kept"), ("form_rules", "the five rules of form kept")):
+    for key, name in (("all_rules", "All six rules kept"), ("form_rules", "The five rules of form kept")):
         rates = {s: style_rate(part, s, key) for s in systems}
         diffs = {alt: style_difference(part, tuned, alt, key) for alt in STYLE_ALTERNATIVES}
         parts += [direction(d) for d in diffs.values()]
@@ -292,7 +292,7 @@ def style_claim(part: dict[str, Any], tuned: str = "lora+rag") -> tuple[str, str
                                              for s, r in rates.items())
                     + "; " + "; ".join(f"{tuned} minus {alt} {_diff(d)}" for alt, d in diffs.items()))
     content = {s: style_rate(part, s, "content")["mean"] for s in systems}
-    measured = (f"on {len(part['test'])} held-out emails about {len({e['doc_id'] for e in part['test']})} documents, "
+    measured = (f"{len(part['test'])} held-out emails on {len({e['doc_id'] for e in part['test']})} documents. "
                 + ". ".join(said) + ". Answer in the reply: " + ", ".join(f"{s} {v:.3f}" for s, v in content.items()))
     return (measured, combine(parts),
             "the fine-tune minus each untrained way (style guide in the prompt, retrieved, three styled examples), "

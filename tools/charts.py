@@ -321,11 +321,11 @@ def style() -> Figure:
         at = [x + offset for x in xs]
         left.bar(at, [r["rate"] for r in rs], width, yerr=errors(rs), capsize=2, color=colour, edgecolor="black",
                  linewidth=0.5, label=label, error_kw={"linewidth": 1})
-        label_bars(left, at, rs, size=6)
+        label_bars(left, [x for x, r in zip(at, rs) if r["rate"] > 0], [r for r in rs if r["rate"] > 0], size=7)
     left.set_xticks(xs, list(STYLE_LABELS.values()), fontsize=8)
     left.set_ylim(0, 1.1)
     left.set_ylabel(f"share of {len(house['test'])} held-out emails")
-    left.set_title("A house style: told, shown, or trained", fontsize=9)
+    left.set_title("A house style: told, shown, or trained (bars without a label are 0)", fontsize=9)
     left.legend(fontsize=8, loc="upper left")
     rs = [as_rate(summary_score(notes, system)) for system in SUMMARY_LABELS]
     xs = list(range(len(rs)))

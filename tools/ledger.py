@@ -76,7 +76,7 @@ LOOSE = re.compile(r"(about|around|roughly|nearly|almost|some|~|≈)\s*$", re.I)
 # the scripts of ``python -m ragft.experiments`` and the stored results each writes
 EXPERIMENTS = {"purpose": "purpose", "context": "context", "learning-curves": "learning_curves",
                "head-to-head": "head_to_head", "embedder": "embedder", "security": "security", "triage": "triage",
-               "scale": "scale", "exercises": "exercises", "wording": "wording"}
+               "scale": "scale", "exercises": "exercises", "wording": "wording", "style": "style"}
 
 # (page, the quote as written, why it is not a measurement); the quote must occur on that page
 ALLOWED: list[tuple[str, str, str]] = [
