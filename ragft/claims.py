@@ -16,6 +16,8 @@ from ragft.data import load_tickets
 from ragft.finetune import stop_reason
 from ragft.headtohead import clustered, correct, documents_of, runs, wording_differences, wording_scores
 from ragft.stats import cluster_bootstrap, paired_bootstrap, rate, wilson_interval
+from ragft.style import style_difference, style_rate
+from ragft.summaries import summary_difference, summary_score
 from ragft.triage import is_valid_record
 
 SUPPORTED, NOT_SUPPORTED, OPPOSITE, PARTLY, UNTESTED = (
@@ -280,8 +282,6 @@ def style_claim(part: dict[str, Any], tuned: str = "lora+rag") -> tuple[str, str
     """Claim 11: the style fine-tune (with the retrieved facts, as every alternative has) minus each way of
     getting the style without training, on the same held-out emails: in keeping all six rules, and in keeping
     the five rules of form (all but "answer first", which also needs the right answer)."""
-    from ragft.style import style_difference, style_rate
-
     systems = (tuned, *STYLE_ALTERNATIVES)
     parts, said = [], []
     for key, name in (("all_rules", "All six rules kept"), ("form_rules", "The five rules of form kept")):
@@ -304,8 +304,6 @@ def summary_claim(part: dict[str, Any]) -> tuple[str, str, str]:
     """Claim 12, two parts: RAG-style summarising (retrieve, then summarise) minus the prompted model on the
     threads that need the documents, and the summary fine-tune minus the prompted model on every thread;
     both by ROUGE-L against the held-out notes."""
-    from ragft.summaries import summary_difference, summary_score
-
     rag = summary_difference(part, "rag", "prompted", only_documents=True)
     tuned = summary_difference(part, "lora", "prompted")
     score = {s: summary_score(part, s)["mean"] for s in part["systems"]}

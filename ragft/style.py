@@ -27,6 +27,10 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ragft.data import Question
+from ragft.finetune import load_adapter
+from ragft.stats import cluster_bootstrap
+
 STYLE_GUIDE_PATH = Path(__file__).resolve().parent / "data" / "style" / "style_guide.md"
 
 SIGN_OFF = "Fernhollow Support"
@@ -333,7 +337,7 @@ def customer_email(question: str, first: str, last: str, template: int) -> str:
     return EMAIL_TEMPLATES[template % len(EMAIL_TEMPLATES)].format(question=question.strip(), first=first, last=last)
 
 
-def style_items(questions: Sequence[Any], seed: int = 0) -> list[StyleItem]:
+def style_items(questions: Sequence[Question], seed: int = 0) -> list[StyleItem]:
     """A ``StyleItem`` per question (``ragft.data.Question``), with a first name, surname and email template
     drawn with a fixed seed: the same questions always become the same emails."""
     import random
@@ -410,15 +414,11 @@ def style_outcomes(part: dict[str, Any], system: str, key: str = "all_rules") ->
 def style_rate(part: dict[str, Any], system: str, key: str = "all_rules") -> dict[str, Any]:
     """One system's rate of ``key`` (see ``style_outcomes``) on the stored test emails, with a 95 % interval
     that resamples documents (emails about one document share its section)."""
-    from ragft.stats import cluster_bootstrap
-
     return cluster_bootstrap(style_outcomes(part, system, key), [e["doc_id"] for e in part["test"]])
 
 
 def style_difference(part: dict[str, Any], a: str, b: str, key: str = "all_rules") -> dict[str, Any]:
     """``a``'s rate of ``key`` minus ``b``'s on the same emails, with a document-clustered paired 95 % interval."""
-    from ragft.stats import cluster_bootstrap
-
     return cluster_bootstrap(style_outcomes(part, a, key), [e["doc_id"] for e in part["test"]],
                              style_outcomes(part, b, key))
 
@@ -444,8 +444,6 @@ STYLE_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "style"
 
 def load_style_adapter(model: Any, folder: str | Path = STYLE_ADAPTER_DIR) -> Any:
     """The house-style adapter that ships with ``ragft`` (made by ``python -m ragft.experiments style``)."""
-    from ragft.finetune import load_adapter
-
     if not (Path(folder) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no style adapter in {folder}: run python -m ragft.experiments style")
     return load_adapter(model, folder)

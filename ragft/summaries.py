@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ragft.data import data_dir
+from ragft.finetune import load_adapter
+from ragft.models import require
+from ragft.stats import cluster_bootstrap
 
 THREAD_SPLITS = ("train", "validation", "test")
 NOTE_FIELDS = ("Customer", "Issue", "Next step")
@@ -148,8 +151,6 @@ def invented_details(summary: str, sources: Sequence[str]) -> list[str]:
 
 def rouge_l(summaries: Sequence[str], references: Sequence[str]) -> list[float]:
     """ROUGE-L F1 of each summary against its reference (``rouge-score``, Porter stemming), 0 to 1."""
-    from ragft.models import require
-
     require("rouge_score")
     from rouge_score import rouge_scorer
 
@@ -187,8 +188,6 @@ def _values(part: dict[str, Any], system: str, key: str, only_documents: bool = 
 def summary_score(part: dict[str, Any], system: str, key: str = "rouge_l", only_documents: bool = False) -> dict[str, Any]:
     """One system's mean ``key`` over the test threads (or only those that need the documents), with a 95 %
     interval that resamples templates (threads made from one template share their wording)."""
-    from ragft.stats import cluster_bootstrap
-
     values, templates = _values(part, system, key, only_documents)
     return cluster_bootstrap(values, templates)
 
@@ -196,8 +195,6 @@ def summary_score(part: dict[str, Any], system: str, key: str = "rouge_l", only_
 def summary_difference(part: dict[str, Any], a: str, b: str, key: str = "rouge_l",
                        only_documents: bool = False) -> dict[str, Any]:
     """``a``'s mean ``key`` minus ``b``'s on the same threads, with a template-clustered paired 95 % interval."""
-    from ragft.stats import cluster_bootstrap
-
     values_a, templates = _values(part, a, key, only_documents)
     values_b, _ = _values(part, b, key, only_documents)
     return cluster_bootstrap(values_a, templates, values_b)
@@ -226,8 +223,6 @@ SUMMARY_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "summaries"
 
 def load_summary_adapter(model: Any, folder: str | Path = SUMMARY_ADAPTER_DIR) -> Any:
     """The handover-note adapter that ships with ``ragft`` (made by ``python -m ragft.experiments style``)."""
-    from ragft.finetune import load_adapter
-
     if not (Path(folder) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no summary adapter in {folder}: run python -m ragft.experiments style")
     return load_adapter(model, folder)

@@ -21,7 +21,7 @@ from ragft.data import load_documents, load_facts, load_questions
 from ragft.experiments.results import check_parts, load_partial, save_stored, store_parts, stored_path
 from ragft.finetune import Example, add_lora, evaluate_loss, tokenize_example, train
 from ragft.headtohead import build_retriever
-from ragft.models import generate, load_embedder, load_generator
+from ragft.models import chat_prompt, generate, load_embedder, load_generator
 from ragft.retrieval import Retriever
 from ragft.style import (STYLE_ADAPTER_DIR, StyleItem, compliance, load_style_guide, reply_prompt, style_items,
                          styled_reply)
@@ -77,8 +77,6 @@ def _timed_replies(model: Any, tokenizer: Any, prompts: list[str], max_new_token
 
 
 def _prompt_tokens(tokenizer: Any, prompts: Sequence[str]) -> float:
-    from ragft.models import chat_prompt
-
     return round(sum(len(tokenizer(chat_prompt(tokenizer, p), add_special_tokens=False)["input_ids"])
                      for p in prompts) / len(prompts), 1)
 
