@@ -132,16 +132,18 @@ def add_lora(model: Any, r: int = 8, alpha: int = 16, dropout: float = 0.05,
         return get_peft_model(model, config)  # freezes every base weight; B starts at zero, so nothing changes yet
 
 
-def load_adapter(model: Any, folder: str | Path, trainable: bool = False) -> Any:
+def load_adapter(model: Any, folder: str | Path, trainable: bool = False, made_by: str | None = None) -> Any:
     """Attach a LoRA adapter saved with ``save_pretrained(folder)`` to a freshly loaded base model.
 
-    With ``trainable`` the adapter's weights can be trained further, as after ``add_lora``.
+    With ``trainable`` the adapter's weights can be trained further, as after ``add_lora``. ``made_by`` names
+    the command that writes a shipped adapter, so that a missing one says how to make it.
     """
     require("peft")
     from peft import PeftModel
 
     if not (Path(folder) / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no adapter_config.json in {folder}: save the adapter with model.save_pretrained(folder)")
+        how = f"run {made_by}" if made_by else "save the adapter with model.save_pretrained(folder)"
+        raise FileNotFoundError(f"no adapter_config.json in {folder}: {how}")
     with _without_peft_rename_warning():
         loaded = PeftModel.from_pretrained(model, str(folder), is_trainable=trainable)
     loaded.eval()

@@ -444,6 +444,4 @@ STYLE_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "style"
 
 def load_style_adapter(model: Any, folder: str | Path = STYLE_ADAPTER_DIR) -> Any:
     """The house-style adapter that ships with ``ragft`` (made by ``python -m ragft.experiments style``)."""
-    if not (Path(folder) / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no style adapter in {folder}: run python -m ragft.experiments style")
-    return load_adapter(model, folder)
+    return load_adapter(model, folder, made_by="python -m ragft.experiments style")

@@ -223,6 +223,4 @@ SUMMARY_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "summaries"
 
 def load_summary_adapter(model: Any, folder: str | Path = SUMMARY_ADAPTER_DIR) -> Any:
     """The handover-note adapter that ships with ``ragft`` (made by ``python -m ragft.experiments style``)."""
-    if not (Path(folder) / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no summary adapter in {folder}: run python -m ragft.experiments style")
-    return load_adapter(model, folder)
+    return load_adapter(model, folder, made_by="python -m ragft.experiments style")

@@ -9,10 +9,10 @@ from ragft.data import load_documents
 from ragft.experiments.results import load_stored
 from ragft.experiments.style import STYLE_SYSTEMS, SUMMARY_SYSTEMS, doc_split, style_sets
 from ragft.finetune import stop_reason
-from ragft.style import (STYLE_ADAPTER_DIR, StyleItem, compliance, style_difference, style_outcomes, style_rate,
-                         style_table)
-from ragft.summaries import (SUMMARY_ADAPTER_DIR, load_threads, score_notes, summary_difference, summary_score,
-                             summary_table)
+from ragft.style import (STYLE_ADAPTER_DIR, StyleItem, compliance, load_style_adapter, style_difference, style_outcomes,
+                         style_rate, style_table)
+from ragft.summaries import (SUMMARY_ADAPTER_DIR, load_summary_adapter, load_threads, score_notes, summary_difference,
+                             summary_score, summary_table)
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,9 @@ def test_bad_names_fail_clearly(stored):
         summary_score(stored["summaries"], "gpt")
     with pytest.raises(ValueError, match="key must be one of"):
         summary_difference(stored["summaries"], "rag", "prompted", key="bleu")
+
+
+@pytest.mark.parametrize("load", [load_style_adapter, load_summary_adapter])
+def test_a_missing_shipped_adapter_names_the_command_that_makes_it(tmp_path, load):
+    with pytest.raises(FileNotFoundError, match="run python -m ragft.experiments style"):
+        load(None, tmp_path)

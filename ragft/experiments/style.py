@@ -134,7 +134,8 @@ def run_style(model: Any, tokenizer: Any, embedder: Any, adapter_dir: Path, quic
     test = sets["test"]
     found = sections(test)
     guided = with_guide.search([i.email for i in test], k=2)
-    shots = [(i.email, target(i)) for i in random.Random(0).sample(sets["train"], FEW_SHOT_K)]
+    shot_items = random.Random(0).sample(sets["train"], FEW_SHOT_K)
+    shots = [(i.email, target(i)) for i in shot_items]
     prompts = {
         "rag": [reply_prompt(i.email, [c.text]) for i, c in zip(test, found)],
         "guide in prompt": [reply_prompt(i.email, [c.text], guide=guide) for i, c in zip(test, found)],
@@ -148,7 +149,7 @@ def run_style(model: Any, tokenizer: Any, embedder: Any, adapter_dir: Path, quic
         "test": [{"id": i.id, "first_name": i.first_name, "answers": list(i.answers), "doc_id": i.doc_id,
                   "email": i.email} for i in test],
         "retrieved": [c.id for c in found], "guide_retrieved": [int(any(c.id == GUIDE_ID for c, _ in h)) for h in guided],
-        "few_shot_ids": [i.id for i in random.Random(0).sample(sets["train"], FEW_SHOT_K)], "systems": {}}
+        "few_shot_ids": [i.id for i in shot_items], "systems": {}}
     for system in STYLE_SYSTEMS[:4]:
         replies, seconds = _timed_replies(model, tokenizer, prompts[system], STYLE_TOKENS)
         out["systems"][system] = {"replies": replies, **compliance(replies, test), "seconds_per_reply": round(seconds, 3),
